@@ -1,0 +1,46 @@
+# kafka-parquet-archiver: everything a fresh machine needs is set up by these targets.
+#   make run    install, start the local broker (unless one is configured), create the topic, run the daemon
+#   make test   install, lint and type-check, run the whole test suite against a real broker
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= config/archiver.toml
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint format broker-start broker-stop clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	@if [ -z "$$ARCHIVER_KAFKA__BOOTSTRAP_SERVERS" ]; then $(BIN)/python scripts/kafka-local start; fi
+	$(BIN)/kafka-parquet-archiver create-topics --config $(CONFIG)
+	exec $(BIN)/kafka-parquet-archiver run --config $(CONFIG)
+
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check consumer tests scripts/kafka-local
+	$(BIN)/ruff format --check consumer tests scripts/kafka-local
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix consumer tests scripts/kafka-local
+	$(BIN)/ruff format consumer tests scripts/kafka-local
+
+broker-start:
+	$(PYTHON) scripts/kafka-local start
+
+broker-stop:
+	$(PYTHON) scripts/kafka-local stop
+
+clean:
+	-$(PYTHON) scripts/kafka-local stop
+	rm -rf $(VENV) .kafka-local .pytest_cache .mypy_cache .ruff_cache

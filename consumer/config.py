@@ -1,0 +1,290 @@
+"""The one settings tree: frozen pydantic models, a TOML file plus `ARCHIVER_<SECTION>__<KEY>` overrides.
+
+Every value is validated here, before anything connects; the rest of the code reads typed, final
+settings and never parses strings or reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from consumer.errors import ConfigError
+
+ENV_PREFIX = "ARCHIVER_"
+KIB = 1024
+MIB = 1024 * KIB
+
+Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"]
+MetadataColumn = Literal["_partition", "_offset", "_timestamp", "_key"]
+
+# Inclusive compression level ranges accepted by the Parquet writer, per codec.
+COMPRESSION_LEVELS: dict[str, tuple[int, int]] = {"zstd": (1, 22), "gzip": (1, 9), "brotli": (0, 11)}
+
+# librdkafka properties the archiver owns: overriding them would break the commit protocol.
+MANAGED_PROPERTIES = frozenset(
+    {
+        "bootstrap.servers",
+        "group.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "partition.assignment.strategy",
+        "auto.offset.reset",
+    }
+)
+SENSITIVE_PROPERTY = re.compile(r"password|secret|\.pem$|^ssl\.key\.|sasl\.oauthbearer\.config|jaas", re.I)
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def _topic_name(name: str) -> str:
+    if not TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
+        raise ValueError("a Kafka topic name is 1-249 characters of letters, digits, '.', '_' and '-'")
+    return name
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return pattern
+
+
+TopicName = Annotated[str, AfterValidator(_topic_name)]
+PropertyValue = str | int | float | bool
+
+
+class Section(BaseModel):
+    """A frozen settings section that rejects unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(Section):
+    """How to reach Kafka and what to consume."""
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
+    group_id: str = Field(default="kafka-parquet-archiver", min_length=1)
+    topics: tuple[TopicName, ...] = ()
+    topic_pattern: Annotated[str, AfterValidator(_regex)] | None = None
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    poll_max_messages: int = Field(default=10_000, ge=1, le=1_000_000)
+    poll_timeout_s: float = Field(default=0.5, gt=0, le=10)
+    startup_timeout_s: float = Field(default=60.0, gt=0)
+    properties: dict[str, str | SecretStr] = Field(default_factory=dict)
+
+    @field_validator("properties", mode="before")
+    @classmethod
+    def _stringify(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {key: _property_text(item) for key, item in value.items()}
+
+    @field_validator("properties")
+    @classmethod
+    def _protect(cls, value: dict[str, str | SecretStr]) -> dict[str, str | SecretStr]:
+        managed = sorted(MANAGED_PROPERTIES.intersection(value))
+        if managed:
+            raise ValueError(
+                f"{', '.join(managed)} cannot be passed through; the archiver sets "
+                f"{', '.join(sorted(MANAGED_PROPERTIES))} itself (see the [kafka] keys)"
+            )
+        return {
+            key: SecretStr(str(item)) if SENSITIVE_PROPERTY.search(key) else item
+            for key, item in value.items()
+        }
+
+    @model_validator(mode="after")
+    def _one_subscription(self) -> Self:
+        if bool(self.topics) == (self.topic_pattern is not None):
+            raise ValueError(
+                "set exactly one of kafka.topics (a list of names) or kafka.topic_pattern (a regex)"
+            )
+        return self
+
+    def librdkafka_properties(self) -> dict[str, str]:
+        """The pass-through properties with secrets revealed, for the client only."""
+        return {
+            key: item.get_secret_value() if isinstance(item, SecretStr) else item
+            for key, item in self.properties.items()
+        }
+
+
+def _property_text(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class OutputSettings(Section):
+    """Where and how finished Parquet files are written."""
+
+    root: str = Field(default="./data", min_length=1)
+    compression: Compression = "zstd"
+    compression_level: int | None = None
+    metadata_columns: tuple[MetadataColumn, ...] = ("_partition", "_offset", "_timestamp", "_key")
+    date_field: str | None = Field(default=None, min_length=1)
+    date_field_unit: Literal["s", "ms", "us", "iso8601"] = "ms"
+
+    @field_validator("metadata_columns")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each metadata column may be listed once")
+        return value
+
+    @model_validator(mode="after")
+    def _level_fits_codec(self) -> Self:
+        if self.compression_level is None:
+            return self
+        bounds = COMPRESSION_LEVELS.get(self.compression)
+        if bounds is None:
+            raise ValueError(
+                f"output.compression_level = {self.compression_level}: {self.compression} takes no level; "
+                f"levels apply to {', '.join(sorted(COMPRESSION_LEVELS))}"
+            )
+        low, high = bounds
+        if not low <= self.compression_level <= high:
+            raise ValueError(
+                f"output.compression_level = {self.compression_level}: {self.compression} "
+                f"levels are {low} to {high}"
+            )
+        return self
+
+
+class RotationSettings(Section):
+    """When an output file is finished, and how big its row groups get."""
+
+    file_max_bytes: int = Field(default=256 * MIB, ge=64 * KIB)
+    file_max_age_s: float = Field(default=3600.0, gt=0)
+    file_max_idle_s: float = Field(default=300.0, gt=0)
+    file_max_row_groups: int = Field(default=256, ge=1)
+    row_group_max_bytes: int = Field(default=64 * MIB, ge=64 * KIB)
+    row_group_max_rows: int = Field(default=1_000_000, ge=1)
+
+
+class MemorySettings(Section):
+    """The budget for data buffered in memory across all partitions."""
+
+    max_buffered_bytes: int = Field(default=512 * MIB, ge=1 * MIB)
+
+
+class RecordsSettings(Section):
+    """What counts as a bad record, and what happens to tombstones."""
+
+    max_value_bytes: int = Field(default=8 * MIB, ge=1)
+    tombstones: Literal["skip", "quarantine"] = "skip"
+
+
+class StatsSettings(Section):
+    """The periodic `stats` log event."""
+
+    interval_s: float = Field(default=30.0, gt=0)
+
+
+class ShutdownSettings(Section):
+    """Graceful shutdown on SIGTERM/SIGINT."""
+
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Environment variables override the TOML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, case_sensitive=False
+    )
+
+    kafka: KafkaSettings = KafkaSettings(topics=("events",))
+    output: OutputSettings = OutputSettings()
+    rotation: RotationSettings = RotationSettings()
+    memory: MemorySettings = MemorySettings()
+    records: RecordsSettings = RecordsSettings()
+    stats: StatsSettings = StatsSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],  # noqa: ARG003 - pydantic-settings passes these by name
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first: an ARCHIVER_* variable overrides the same key from the file.
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _row_groups_fit_budget(self) -> Self:
+        if self.rotation.row_group_max_bytes > self.memory.max_buffered_bytes:
+            raise ValueError(
+                f"rotation.row_group_max_bytes = {self.rotation.row_group_max_bytes}: must not exceed "
+                f"memory.max_buffered_bytes ({self.memory.max_buffered_bytes})"
+            )
+        return self
+
+
+def load_settings(path: Path) -> Settings:
+    """Read a TOML file, apply environment overrides, validate; raise ConfigError on any problem."""
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return Settings(**document)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(error) for error in exc.errors())) from exc
+
+
+def _describe(error: Any) -> str:
+    """One line: the dotted key, the offending value and what is allowed."""
+    key = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(error["loc"][:-1]))
+        return f"{key}: unknown key; allowed keys here: {allowed}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    if not key or message.startswith(f"{key}."):
+        return message
+    if isinstance(value, dict):  # a whole section or table: the message names the keys itself
+        return f"{key}: {message}"
+    shown = "***" if SENSITIVE_PROPERTY.search(key) else _short(value)
+    return f"{key} = {shown}: {message}"
+
+
+def _allowed_keys(section: tuple[str | int, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in section:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,285 @@
+"""The only importer of confluent_kafka: builds the consumer, polls batches, relays rebalances, commits.
+
+Client errors are translated here, once: fatal ones become KafkaFatalError, an unreachable cluster
+at start-up becomes KafkaUnavailableError, everything transient is logged and left to librdkafka's
+own retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, cast
+
+import confluent_kafka as ck
+import orjson
+import structlog
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from consumer.config import KafkaSettings
+from consumer.errors import KafkaFatalError, KafkaUnavailableError
+from consumer.records import RawBatch, TopicPartition
+
+# Client defaults the user may still override through [kafka.properties].
+CLIENT_DEFAULTS: dict[str, str | int] = {
+    "queued.max.messages.kbytes": 32768,
+    "session.timeout.ms": 45000,
+}
+TRANSIENT_COMMIT_ERRORS = frozenset(
+    {
+        ck.KafkaError.REBALANCE_IN_PROGRESS,
+        ck.KafkaError.ILLEGAL_GENERATION,
+        ck.KafkaError.UNKNOWN_MEMBER_ID,
+        ck.KafkaError.COORDINATOR_NOT_AVAILABLE,
+        ck.KafkaError.NOT_COORDINATOR,
+        ck.KafkaError.REQUEST_TIMED_OUT,
+        ck.KafkaError._TRANSPORT,
+        ck.KafkaError._TIMED_OUT,
+        ck.KafkaError._WAIT_COORD,
+        ck.KafkaError._STATE,
+    }
+)
+MISSING_TOPIC_ERRORS = frozenset({ck.KafkaError.UNKNOWN_TOPIC_OR_PART, ck.KafkaError._UNKNOWN_TOPIC})
+NO_OFFSET = ck.OFFSET_INVALID
+
+
+class RebalanceListener(Protocol):
+    """Receives partition ownership changes; called from inside poll()."""
+
+    def assigned(self, committed: Mapping[TopicPartition, int | None]) -> Mapping[TopicPartition, int | None]:
+        """Given each new partition's committed offset, return where to start (None: the reset policy)."""
+        ...
+
+    def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Finish and commit these partitions' data; they are still owned during the call."""
+        ...
+
+    def lost(self, partitions: Sequence[TopicPartition]) -> None:
+        """Drop these partitions' unfinished data; they may already belong to another member."""
+        ...
+
+
+class CommitFailedError(Exception):
+    """An offset commit did not go through; the data is durable and will be deduplicated on replay."""
+
+
+class KafkaSource:
+    """A consumer-group member that polls raw batches and commits explicit offsets."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        listener: RebalanceListener,
+        statistics_interval_s: float,
+        on_lag: Callable[[dict[TopicPartition, int]], None],
+    ) -> None:
+        self._settings = settings
+        self._listener = listener
+        self._on_lag = on_lag
+        self._log = structlog.get_logger(component="kafka")
+        self._fatal: ck.KafkaError | None = None
+        self._consumer = ck.Consumer(self._client_config(statistics_interval_s), logger=_ClientLogger())
+
+    def _client_config(self, statistics_interval_s: float) -> dict[str, Any]:
+        settings = self._settings
+        return {
+            **CLIENT_DEFAULTS,
+            **settings.librdkafka_properties(),
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": settings.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "auto.offset.reset": settings.auto_offset_reset,
+            "statistics.interval.ms": max(1000, int(statistics_interval_s * 1000)),
+            "error_cb": self._on_error,
+            "stats_cb": self._on_statistics,
+        }
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    def wait_for_cluster(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """Fetch cluster metadata with bounded retries; check that listed topics exist."""
+        deadline = clock() + self._settings.startup_timeout_s
+        backoff_s = 0.5
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                metadata = self._consumer.list_topics(timeout=min(5.0, max(0.5, deadline - clock())))
+                break
+            except ck.KafkaException as exc:
+                if clock() + backoff_s >= deadline:
+                    raise KafkaUnavailableError(
+                        f"cannot reach Kafka at {self._settings.bootstrap_servers} within "
+                        f"{self._settings.startup_timeout_s:g}s ({attempt} attempts): {exc.args[0]}"
+                    ) from exc
+                self._log.warning("kafka_unreachable", attempt=attempt, retry_in_s=backoff_s, error=str(exc))
+                time.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 8.0)
+        missing = sorted(set(self._settings.topics) - set(metadata.topics))
+        if missing:
+            raise KafkaFatalError(
+                f"topic(s) {', '.join(missing)} do not exist on {self._settings.bootstrap_servers}"
+            )
+
+    def subscribe(self) -> None:
+        pattern = self._settings.topic_pattern
+        topics = (
+            [pattern if pattern.startswith("^") else f"^{pattern}"]
+            if pattern
+            else list(self._settings.topics)
+        )
+        self._consumer.subscribe(
+            topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+
+    # --- polling ----------------------------------------------------------------------------------
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[RawBatch]:
+        """Consume up to max_messages and return them grouped by partition, as plain values."""
+        messages = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
+        self._raise_if_fatal()
+        batches: dict[tuple[str, int], RawBatch] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._on_message_error(error)
+                continue
+            # A message without an error always carries its topic, partition and offset.
+            key = (cast(str, message.topic()), cast(int, message.partition()))
+            batch = batches.get(key)
+            if batch is None:
+                batch = batches[key] = RawBatch(TopicPartition(*key))
+            batch.offsets.append(cast(int, message.offset()))
+            kind, timestamp = message.timestamp()
+            batch.timestamps_ms.append(None if kind == ck.TIMESTAMP_NOT_AVAILABLE else timestamp)
+            batch.keys.append(message.key())
+            batch.values.append(message.value())
+        return list(batches.values())
+
+    def _on_message_error(self, error: ck.KafkaError) -> None:
+        if error.code() == ck.KafkaError._PARTITION_EOF:
+            return
+        if error.fatal() or error.code() in MISSING_TOPIC_ERRORS:
+            raise KafkaFatalError(f"Kafka consumer error: {error.str()}")
+        self._log.warning("kafka_consume_error", error=error.str(), code=error.name())
+
+    def _raise_if_fatal(self) -> None:
+        if self._fatal is not None:
+            raise KafkaFatalError(f"Kafka client fatal error: {self._fatal.str()}")
+
+    # --- offsets ------------------------------------------------------------------------------------
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Synchronously commit the given next-offsets; raise CommitFailedError if Kafka refused."""
+        partitions = [ck.TopicPartition(tp.topic, tp.partition, offset) for tp, offset in offsets.items()]
+        try:
+            results = self._consumer.commit(offsets=partitions, asynchronous=False)
+        except ck.KafkaException as exc:
+            self._raise_on_fatal_commit(exc.args[0])
+            raise CommitFailedError(str(exc.args[0])) from exc
+        failed = [
+            f"{result.topic}[{result.partition}]: {result.error}" for result in results or [] if result.error
+        ]
+        if failed:
+            raise CommitFailedError("; ".join(failed))
+
+    def _raise_on_fatal_commit(self, error: ck.KafkaError) -> None:
+        if error.fatal() or (error.code() not in TRANSIENT_COMMIT_ERRORS and not error.retriable()):
+            raise KafkaFatalError(f"offset commit failed: {error.str()}")
+
+    def committed(
+        self, partitions: Sequence[TopicPartition], timeout_s: float = 30.0
+    ) -> dict[TopicPartition, int | None]:
+        """The group's committed next-offset per partition (None when nothing was committed)."""
+        request = [ck.TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        try:
+            answer = self._consumer.committed(request, timeout=timeout_s)
+        except ck.KafkaException as exc:
+            raise KafkaFatalError(f"cannot read committed offsets: {exc.args[0]}") from exc
+        return {
+            TopicPartition(item.topic, item.partition): item.offset if item.offset >= 0 else None
+            for item in answer
+        }
+
+    def close(self) -> None:
+        """Leave the group (revoking what is still assigned) and release the client."""
+        self._consumer.close()
+
+    # --- callbacks (run inside consume) -----------------------------------------------------------------
+
+    def _on_assign(self, consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
+        assigned = [TopicPartition(item.topic, item.partition) for item in partitions]
+        starts = self._listener.assigned(self.committed(assigned))
+        consumer.incremental_assign(
+            [
+                ck.TopicPartition(tp.topic, tp.partition, ck.OFFSET_STORED if start is None else start)
+                for tp, start in starts.items()
+            ]
+        )
+
+    def _on_revoke(self, _consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
+        self._listener.revoked([TopicPartition(item.topic, item.partition) for item in partitions])
+
+    def _on_lost(self, _consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
+        self._listener.lost([TopicPartition(item.topic, item.partition) for item in partitions])
+
+    def _on_error(self, error: ck.KafkaError) -> None:
+        if error.fatal():
+            self._fatal = error
+        self._log.warning("kafka_client_error", error=error.str(), code=error.name(), fatal=error.fatal())
+
+    def _on_statistics(self, document: str) -> None:
+        self._on_lag(parse_lag(orjson.loads(document)))
+
+
+def create_missing_topics(settings: KafkaSettings, partitions: int, timeout_s: float = 30.0) -> list[str]:
+    """Create the listed topics that do not exist yet; return the names created."""
+    admin = AdminClient({**settings.librdkafka_properties(), "bootstrap.servers": settings.bootstrap_servers})
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except ck.KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0]}"
+        ) from exc
+    missing = [topic for topic in settings.topics if topic not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions) for topic in missing])
+    for topic, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except ck.KafkaException as exc:
+            if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
+                raise KafkaFatalError(f"cannot create topic {topic}: {exc.args[0].str()}") from exc
+    return missing
+
+
+def parse_lag(statistics: Mapping[str, Any]) -> dict[TopicPartition, int]:
+    """Per assigned partition: high watermark minus committed offset, from librdkafka statistics."""
+    lag: dict[TopicPartition, int] = {}
+    for topic, topic_stats in statistics.get("topics", {}).items():
+        for partition, partition_stats in topic_stats.get("partitions", {}).items():
+            if partition == "-1" or partition_stats.get("fetch_state") == "none":
+                continue
+            high = partition_stats.get("hi_offset", -1)
+            committed = partition_stats.get("committed_offset", -1)
+            if high >= 0:
+                lag[TopicPartition(topic, int(partition))] = high - max(
+                    committed, partition_stats.get("lo_offset", 0)
+                )
+    return lag
+
+
+class _ClientLogger(logging.Logger):
+    """Routes librdkafka's log lines into structlog events instead of stderr."""
+
+    def __init__(self) -> None:
+        super().__init__("librdkafka")
+        self._events = structlog.get_logger(component="librdkafka")
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self._events.log(record.levelno, "kafka_client_log", message=record.getMessage())

@@ -1,0 +1,39 @@
+"""The real command against the real broker: it joins the group and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from consumer.errors import ExitCode
+from tests.support.daemon import DaemonProcess, write_config
+
+
+def test_run_joins_the_group_and_exits_zero_on_sigterm(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """`run` logs the assignment of every partition, then SIGTERM ends it with exit code 0."""
+    topic = topic_factory(2)
+    config = write_config(
+        tmp_path / "archiver.toml",
+        {
+            "kafka": {"bootstrap_servers": kafka_bootstrap, "group_id": group_id, "topics": [topic]},
+            "output": {"root": str(tmp_path / "archive")},
+        },
+    )
+    daemon = DaemonProcess(config)
+    try:
+        event = daemon.wait_for_event("partitions_assigned", timeout_s=60)
+        assert sorted(event["partitions"]) == [f"{topic}[0]", f"{topic}[1]"]
+    finally:
+        code = daemon.stop()
+    assert code == ExitCode.OK, daemon.describe()
+    assert daemon.named("daemon_stopped")
+
+
+def test_run_exits_with_config_code_on_invalid_settings(tmp_path: Path) -> None:
+    """An invalid file stops `run` before connecting, with the config exit code."""
+    config = write_config(tmp_path / "archiver.toml", {"rotation": {"file_max_bytes": -1}})
+    daemon = DaemonProcess(config)
+    assert daemon.wait() == ExitCode.CONFIG
+    assert any("rotation.file_max_bytes = -1" in line for line in daemon.stderr_lines)

@@ -1,0 +1,132 @@
+"""KafkaSource against the real broker: batches, assignment, offsets, start-up errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import pytest
+
+from consumer.config import KafkaSettings
+from consumer.errors import KafkaFatalError, KafkaUnavailableError
+from consumer.kafka import KafkaSource
+from consumer.records import RawBatch, TopicPartition
+from tests.support.kafka_tools import committed_offsets, produce
+
+
+class RecordingListener:
+    """Starts at the committed offset, or at `start_at` when given, and records ownership changes."""
+
+    def __init__(self, start_at: int | None = None) -> None:
+        self.start_at = start_at
+        self.assigned_partitions: list[TopicPartition] = []
+        self.revoked_partitions: list[TopicPartition] = []
+
+    def assigned(self, committed: Mapping[TopicPartition, int | None]) -> Mapping[TopicPartition, int | None]:
+        self.assigned_partitions.extend(committed)
+        return {
+            tp: self.start_at if self.start_at is not None else offset for tp, offset in committed.items()
+        }
+
+    def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        self.revoked_partitions.extend(partitions)
+
+    def lost(self, partitions: Sequence[TopicPartition]) -> None:
+        raise AssertionError(f"unexpected loss of {partitions}")
+
+
+def _source(
+    bootstrap: str, topic: str, group: str, listener: RecordingListener, **extra: object
+) -> KafkaSource:
+    settings = KafkaSettings(bootstrap_servers=bootstrap, group_id=group, topics=(topic,), **extra)  # type: ignore[arg-type]
+    return KafkaSource(settings, listener, statistics_interval_s=1.0, on_lag=lambda _lag: None)
+
+
+def _poll_until(source: KafkaSource, count: int, timeout_s: float = 60.0) -> list[RawBatch]:
+    batches: list[RawBatch] = []
+    deadline = time.monotonic() + timeout_s
+    while sum(map(len, batches)) < count:
+        assert time.monotonic() < deadline, f"only {sum(map(len, batches))} of {count} records arrived"
+        batches.extend(source.poll(1000, 0.5))
+    return batches
+
+
+def test_poll_groups_records_by_partition_in_offset_order(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """Each RawBatch holds one partition's records as plain columns, offsets ascending."""
+    topic = topic_factory(3)
+    produce(kafka_bootstrap, topic, [(i % 3, f"k{i}".encode(), f'{{"i":{i}}}'.encode()) for i in range(30)])
+    listener = RecordingListener()
+    source = _source(kafka_bootstrap, topic, group_id, listener)
+    source.wait_for_cluster()
+    source.subscribe()
+    try:
+        batches = _poll_until(source, 30)
+    finally:
+        source.close()
+    by_partition: dict[int, list[int]] = {}
+    for batch in batches:
+        assert len({len(batch.offsets), len(batch.values), len(batch.keys), len(batch.timestamps_ms)}) == 1
+        by_partition.setdefault(batch.tp.partition, []).extend(batch.offsets)
+        for key, value in zip(batch.keys, batch.values, strict=True):
+            assert key is not None
+            assert value == f'{{"i":{key.decode()[1:]}}}'.encode()
+        assert all(isinstance(ts, int) and ts > 0 for ts in batch.timestamps_ms)
+    assert by_partition == {p: list(range(10)) for p in range(3)}
+    assert sorted(listener.assigned_partitions) == [TopicPartition(topic, p) for p in range(3)]
+
+
+def test_listener_chooses_the_start_offset(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """The offset returned by the listener on assignment is where consumption starts."""
+    topic = topic_factory(1)
+    produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(10)])
+    source = _source(kafka_bootstrap, topic, group_id, RecordingListener(start_at=7))
+    source.subscribe()
+    try:
+        batches = _poll_until(source, 3)
+    finally:
+        source.close()
+    assert [offset for batch in batches for offset in batch.offsets] == [7, 8, 9]
+
+
+def test_commit_stores_next_offsets_for_the_group(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """commit() is synchronous: the group's committed offsets are visible right after."""
+    topic = topic_factory(2)
+    produce(kafka_bootstrap, topic, [(p, None, b"{}") for p in (0, 1) for _ in range(5)])
+    listener = RecordingListener()
+    source = _source(kafka_bootstrap, topic, group_id, listener)
+    source.subscribe()
+    try:
+        _poll_until(source, 10)
+        source.commit({TopicPartition(topic, 0): 5, TopicPartition(topic, 1): 3})
+        assert source.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)]) == {
+            TopicPartition(topic, 0): 5,
+            TopicPartition(topic, 1): 3,
+        }
+    finally:
+        source.close()
+    assert committed_offsets(kafka_bootstrap, group_id, topic, 2) == {0: 5, 1: 3}
+    assert sorted(listener.revoked_partitions) == [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+
+
+def test_unreachable_cluster_fails_after_bounded_retries(group_id: str) -> None:
+    """No broker at the address: a KafkaUnavailableError naming it, within the start-up timeout."""
+    source = _source("127.0.0.1:1", "t", group_id, RecordingListener(), startup_timeout_s=3.0)
+    started = time.monotonic()
+    with pytest.raises(KafkaUnavailableError, match=r"cannot reach Kafka at 127\.0\.0\.1:1 within 3s"):
+        source.wait_for_cluster()
+    assert time.monotonic() - started < 15
+    source.close()
+
+
+def test_missing_topic_is_fatal_before_subscribing(kafka_bootstrap: str, group_id: str) -> None:
+    """A listed topic that does not exist stops start-up with its name."""
+    source = _source(kafka_bootstrap, "no-such-topic-here", group_id, RecordingListener())
+    with pytest.raises(KafkaFatalError, match="no-such-topic-here do not exist"):
+        source.wait_for_cluster()
+    source.close()

@@ -1,0 +1,1 @@
+"""Test support: the broker under test and small Kafka client helpers."""

@@ -1,0 +1,153 @@
+"""Settings: defaults, file + environment, and one clear line per invalid value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consumer.cli import main
+from consumer.config import Settings, load_settings
+from consumer.errors import ConfigError, ExitCode
+from tests.support.daemon import write_config
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "archiver.toml"
+CODECS = "Input should be 'zstd', 'snappy', 'gzip', 'lz4', 'brotli' or 'none'"
+
+
+def _error_for(tmp_path: Path, settings: dict[str, dict[str, object]]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path / "archiver.toml", settings))
+    return str(caught.value)
+
+
+class TestLoading:
+    def test_repository_config_is_valid(self) -> None:
+        """config/archiver.toml, the local default, validates and points at the local broker."""
+        settings = load_settings(REPO_CONFIG)
+        assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+        assert settings.output.root == "./data"
+
+    def test_repository_config_documents_every_key(self) -> None:
+        """Every settings key appears in config/archiver.toml (set or commented)."""
+        text = REPO_CONFIG.read_text()
+        for section, model in Settings.model_fields.items():
+            assert f"[{section}]" in text
+            assert model.annotation is not None
+            for key in model.annotation.model_fields:  # type: ignore[union-attr]
+                documented = f"{key} =" in text or f"[{section}.{key}]" in text
+                assert documented, f"{section}.{key} is not documented"
+
+    def test_environment_overrides_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """ARCHIVER_<SECTION>__<KEY> wins over the file, including list values."""
+        path = write_config(
+            tmp_path / "a.toml", {"rotation": {"file_max_age_s": 60}, "kafka": {"topics": ["x"]}}
+        )
+        monkeypatch.setenv("ARCHIVER_ROTATION__FILE_MAX_AGE_S", "5")
+        monkeypatch.setenv("ARCHIVER_KAFKA__TOPICS", '["a", "b"]')
+        settings = load_settings(path)
+        assert settings.rotation.file_max_age_s == 5
+        assert settings.kafka.topics == ("a", "b")
+
+    def test_settings_are_frozen(self) -> None:
+        """Settings cannot be changed after validation."""
+        settings = load_settings(REPO_CONFIG)
+        with pytest.raises(ValueError, match="frozen"):
+            settings.rotation.file_max_bytes = 1  # type: ignore[misc]
+
+    def test_secrets_are_masked_but_reach_the_client(self, tmp_path: Path) -> None:
+        """Sensitive librdkafka properties print as stars; the client still gets the real value."""
+        path = write_config(
+            tmp_path / "a.toml", {"kafka": {"topics": ["x"], "properties": {"sasl.password": "hunter2"}}}
+        )
+        settings = load_settings(path)
+        assert "hunter2" not in settings.model_dump_json()
+        assert settings.kafka.librdkafka_properties()["sasl.password"] == "hunter2"
+
+    def test_property_values_become_text(self, tmp_path: Path) -> None:
+        """Numbers and booleans in [kafka.properties] are passed as librdkafka strings."""
+        properties = {"session.timeout.ms": 6000, "enable.partition.eof": False}
+        path = write_config(tmp_path / "a.toml", {"kafka": {"topics": ["x"], "properties": properties}})
+        assert load_settings(path).kafka.librdkafka_properties() == {
+            "session.timeout.ms": "6000",
+            "enable.partition.eof": "false",
+        }
+
+
+class TestRejection:
+    def test_unknown_key_lists_the_allowed_keys(self, tmp_path: Path) -> None:
+        """An unknown key is named together with the keys that are allowed there."""
+        message = _error_for(tmp_path, {"rotation": {"file_max_size": 10}})
+        assert message.startswith("rotation.file_max_size: unknown key; allowed keys here: file_max_bytes")
+
+    def test_unknown_section(self, tmp_path: Path) -> None:
+        """An unknown section is named with the allowed sections."""
+        message = _error_for(tmp_path, {"outputs": {"root": "x"}})
+        assert message.startswith("outputs: unknown key; allowed keys here: kafka, output")
+
+    def test_wrong_type(self, tmp_path: Path) -> None:
+        """A wrong type names the key, the value and the expected type."""
+        message = _error_for(tmp_path, {"rotation": {"file_max_bytes": "big"}})
+        expected = "Input should be a valid integer, unable to parse string as an integer"
+        assert message == f"rotation.file_max_bytes = 'big': {expected}"
+
+    def test_negative_size(self, tmp_path: Path) -> None:
+        """A negative size names the key, the value and the lower bound."""
+        message = _error_for(tmp_path, {"memory": {"max_buffered_bytes": -1}})
+        assert message == "memory.max_buffered_bytes = -1: Input should be greater than or equal to 1048576"
+
+    def test_unknown_codec(self, tmp_path: Path) -> None:
+        """An unknown codec lists the codecs that exist."""
+        message = _error_for(tmp_path, {"output": {"compression": "lzo"}})
+        assert message == f"output.compression = 'lzo': {CODECS}"
+
+    def test_level_out_of_range_for_codec(self, tmp_path: Path) -> None:
+        """A compression level is checked against its codec's range."""
+        message = _error_for(tmp_path, {"output": {"compression": "gzip", "compression_level": 12}})
+        assert message == "output.compression_level = 12: gzip levels are 1 to 9"
+
+    def test_topics_and_pattern_are_exclusive(self, tmp_path: Path) -> None:
+        """Exactly one of topics and topic_pattern must be set."""
+        message = _error_for(tmp_path, {"kafka": {"topics": ["a"], "topic_pattern": "a.*"}})
+        assert "set exactly one of kafka.topics" in message
+
+    def test_invalid_topic_name(self, tmp_path: Path) -> None:
+        """A topic name with characters Kafka refuses is rejected with the rule."""
+        message = _error_for(tmp_path, {"kafka": {"topics": ["a b"]}})
+        assert message.startswith("kafka.topics.0 = 'a b': a Kafka topic name is 1-249 characters")
+
+    def test_managed_property_cannot_be_overridden(self, tmp_path: Path) -> None:
+        """Pass-through properties may not switch auto-commit back on."""
+        message = _error_for(
+            tmp_path, {"kafka": {"topics": ["a"], "properties": {"enable.auto.commit": True}}}
+        )
+        assert message.startswith("kafka.properties: enable.auto.commit cannot be passed through")
+
+    def test_bad_environment_value_is_named(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A bad value from the environment is reported under its key."""
+        monkeypatch.setenv("ARCHIVER_STATS__INTERVAL_S", "-3")
+        message = _error_for(tmp_path, {"kafka": {"topics": ["a"]}})
+        assert message == "stats.interval_s = '-3': Input should be greater than 0"
+
+    def test_invalid_toml(self, tmp_path: Path) -> None:
+        """A file that is not TOML is reported with the position."""
+        path = tmp_path / "bad.toml"
+        path.write_text("x =\n")
+        with pytest.raises(ConfigError, match=r"bad.toml is not valid TOML: .*line 1"):
+            load_settings(path)
+
+
+class TestCheckConfigCommand:
+    def test_valid_config_prints_effective_settings(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """check-config exits 0 and prints the effective settings as JSON."""
+        assert main(["check-config", "--config", str(REPO_CONFIG)]) == ExitCode.OK
+        assert '"file_max_bytes": 268435456' in capsys.readouterr().out
+
+    def test_invalid_config_exits_non_zero_with_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """check-config exits with the config exit code and one line per problem on stderr."""
+        path = write_config(tmp_path / "a.toml", {"output": {"compression": "lzo"}})
+        assert main(["check-config", "--config", str(path)]) == ExitCode.CONFIG
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert lines == [f"config error: output.compression = 'lzo': {CODECS}"]
