@@ -43,5 +43,13 @@ class StorageError(FatalError):
     """Writing, finishing or listing output files failed (disk full, permission denied, ...)."""
 
 
+class CorruptFileError(FatalError):
+    """A finished file cannot be read back; it is reported, never overwritten."""
+
+
+class CommitRefusedError(ArchiverError):
+    """Kafka did not accept an offset commit. The data is durable, so this is logged and retried later."""
+
+
 class ShutdownAbortedError(ArchiverError):
     """A second signal or the shutdown deadline cut the drain short."""

@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from consumer.config import KafkaSettings
-from consumer.errors import KafkaFatalError, KafkaUnavailableError
+from consumer.errors import CommitRefusedError, KafkaFatalError, KafkaUnavailableError
 from consumer.records import RawBatch, TopicPartition
 
 # Client defaults the user may still override through [kafka.properties].
@@ -61,22 +61,17 @@ class RebalanceListener(Protocol):
         ...
 
 
-class CommitFailedError(Exception):
-    """An offset commit did not go through; the data is durable and will be deduplicated on replay."""
-
-
 class KafkaSource:
     """A consumer-group member that polls raw batches and commits explicit offsets."""
 
     def __init__(
         self,
         settings: KafkaSettings,
-        listener: RebalanceListener,
         statistics_interval_s: float,
         on_lag: Callable[[dict[TopicPartition, int]], None],
     ) -> None:
         self._settings = settings
-        self._listener = listener
+        self._listener: RebalanceListener | None = None
         self._on_lag = on_lag
         self._log = structlog.get_logger(component="kafka")
         self._fatal: ck.KafkaError | None = None
@@ -125,7 +120,9 @@ class KafkaSource:
                 f"topic(s) {', '.join(missing)} do not exist on {self._settings.bootstrap_servers}"
             )
 
-    def subscribe(self) -> None:
+    def subscribe(self, listener: RebalanceListener) -> None:
+        """Join the group; ownership changes go to the listener from inside poll()."""
+        self._listener = listener
         pattern = self._settings.topic_pattern
         topics = (
             [pattern if pattern.startswith("^") else f"^{pattern}"]
@@ -138,9 +135,12 @@ class KafkaSource:
 
     # --- polling ----------------------------------------------------------------------------------
 
-    def poll(self, max_messages: int, timeout_s: float) -> list[RawBatch]:
-        """Consume up to max_messages and return them grouped by partition, as plain values."""
-        messages = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
+    def poll(self) -> list[RawBatch]:
+        """Consume up to poll_max_messages and return them grouped by partition, as plain values."""
+        settings = self._settings
+        messages = self._consumer.consume(
+            num_messages=settings.poll_max_messages, timeout=settings.poll_timeout_s
+        )
         self._raise_if_fatal()
         batches: dict[tuple[str, int], RawBatch] = {}
         for message in messages:
@@ -174,18 +174,18 @@ class KafkaSource:
     # --- offsets ------------------------------------------------------------------------------------
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Synchronously commit the given next-offsets; raise CommitFailedError if Kafka refused."""
+        """Synchronously commit the given next-offsets; raise CommitRefusedError if Kafka refused."""
         partitions = [ck.TopicPartition(tp.topic, tp.partition, offset) for tp, offset in offsets.items()]
         try:
             results = self._consumer.commit(offsets=partitions, asynchronous=False)
         except ck.KafkaException as exc:
             self._raise_on_fatal_commit(exc.args[0])
-            raise CommitFailedError(str(exc.args[0])) from exc
+            raise CommitRefusedError(str(exc.args[0])) from exc
         failed = [
             f"{result.topic}[{result.partition}]: {result.error}" for result in results or [] if result.error
         ]
         if failed:
-            raise CommitFailedError("; ".join(failed))
+            raise CommitRefusedError("; ".join(failed))
 
     def _raise_on_fatal_commit(self, error: ck.KafkaError) -> None:
         if error.fatal() or (error.code() not in TRANSIENT_COMMIT_ERRORS and not error.retriable()):
@@ -213,7 +213,7 @@ class KafkaSource:
 
     def _on_assign(self, consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
         assigned = [TopicPartition(item.topic, item.partition) for item in partitions]
-        starts = self._listener.assigned(self.committed(assigned))
+        starts = self._subscriber().assigned(self.committed(assigned))
         consumer.incremental_assign(
             [
                 ck.TopicPartition(tp.topic, tp.partition, ck.OFFSET_STORED if start is None else start)
@@ -222,10 +222,15 @@ class KafkaSource:
         )
 
     def _on_revoke(self, _consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
-        self._listener.revoked([TopicPartition(item.topic, item.partition) for item in partitions])
+        self._subscriber().revoked([TopicPartition(item.topic, item.partition) for item in partitions])
 
     def _on_lost(self, _consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
-        self._listener.lost([TopicPartition(item.topic, item.partition) for item in partitions])
+        self._subscriber().lost([TopicPartition(item.topic, item.partition) for item in partitions])
+
+    def _subscriber(self) -> RebalanceListener:
+        if self._listener is None:
+            raise KafkaFatalError("a rebalance arrived before subscribe()")
+        return self._listener
 
     def _on_error(self, error: ck.KafkaError) -> None:
         if error.fatal():

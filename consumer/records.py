@@ -1,13 +1,18 @@
-"""Records as they leave Kafka: a partition's address and one poll's messages for it, as plain columns.
+"""Records from Kafka: one poll's messages per partition as plain columns, decoded into rows or rejects.
 
 No confluent_kafka object outlives the poll that produced it; the adapter copies what the archiver
-needs into a RawBatch of parallel lists.
+needs into a RawBatch of parallel lists. The Decoder turns values into Python dicts with orjson;
+everything that is not a JSON object becomes a Rejected entry with a reason, never an exception.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from enum import StrEnum
+from typing import Any, NamedTuple, cast
+
+import orjson
 
 
 class TopicPartition(NamedTuple):
@@ -32,3 +37,135 @@ class RawBatch:
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+
+class Reason(StrEnum):
+    """Why a record went to the quarantine."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_UTF8 = "invalid_utf8"
+    NOT_AN_OBJECT = "not_an_object"
+    OVERSIZE = "oversize"
+    TOMBSTONE = "tombstone"
+    INTEGER_OUT_OF_RANGE = "integer_out_of_range"
+    UNCONVERTIBLE = "unconvertible"
+    SCHEMA_MISMATCH = "schema_mismatch"
+    UNKNOWN_KEY = "unknown_key"
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record bound for the quarantine, with the reason and a human-readable detail."""
+
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    reason: Reason
+    detail: str
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """One partition's poll after decoding: parsed rows with their metadata, and what was rejected.
+
+    `rows[i]` came from the record at `offsets[i]`; `values[i]` is its raw bytes, kept only as a
+    reference for exact re-checks. `first_offset`/`last_offset` span every record of the poll,
+    including rejected and skipped ones.
+    """
+
+    tp: TopicPartition
+    rows: list[dict[str, Any]]
+    offsets: list[int]
+    timestamps_ms: list[int | None]
+    keys: list[bytes | None]
+    values: list[bytes]
+    rejected: list[Rejected]
+    skipped: int
+    first_offset: int
+    last_offset: int
+
+
+class Decoder:
+    """Parses raw values with orjson into rows; anything that is not a JSON object is rejected."""
+
+    def __init__(self, max_value_bytes: int, quarantine_tombstones: bool) -> None:
+        self._max_value_bytes = max_value_bytes
+        self._quarantine_tombstones = quarantine_tombstones
+
+    def decode(self, raw: RawBatch) -> DecodedBatch:
+        """Parse every value; the whole poll at C speed when all are good, one by one otherwise."""
+        values = raw.values
+        try:
+            if max(map(len, values)) <= self._max_value_bytes:  # type: ignore[arg-type]
+                rows = list(map(orjson.loads, values))  # type: ignore[arg-type]
+                if set(map(type, rows)) == {dict}:
+                    return self._assemble(raw, rows, range(len(rows)), [], 0)
+        except (TypeError, orjson.JSONDecodeError):
+            pass  # a tombstone or a bad value: sort the records one by one
+        return self._decode_each(raw)
+
+    def _decode_each(self, raw: RawBatch) -> DecodedBatch:
+        rows: list[dict[str, Any]] = []
+        kept: list[int] = []
+        rejected: list[Rejected] = []
+        skipped = 0
+        loads = orjson.loads
+        limit = self._max_value_bytes
+        for index, value in enumerate(raw.values):
+            if value is None:
+                if self._quarantine_tombstones:
+                    rejected.append(self._reject(raw, index, Reason.TOMBSTONE, "null value (tombstone)"))
+                else:
+                    skipped += 1
+                continue
+            if len(value) > limit:
+                rejected.append(self._reject(raw, index, Reason.OVERSIZE, f"{len(value)} bytes > {limit}"))
+                continue
+            try:
+                row = loads(value)
+            except orjson.JSONDecodeError as exc:
+                rejected.append(self._reject(raw, index, _parse_failure(exc), str(exc)))
+                continue
+            if type(row) is dict:
+                rows.append(row)
+                kept.append(index)
+            else:
+                detail = f"a JSON {type(row).__name__ if row is not None else 'null'}, not an object"
+                rejected.append(self._reject(raw, index, Reason.NOT_AN_OBJECT, detail))
+        return self._assemble(raw, rows, kept, rejected, skipped)
+
+    @staticmethod
+    def _reject(raw: RawBatch, index: int, reason: Reason, detail: str) -> Rejected:
+        return Rejected(
+            raw.offsets[index], raw.timestamps_ms[index], raw.keys[index], raw.values[index], reason, detail
+        )
+
+    @staticmethod
+    def _assemble(
+        raw: RawBatch, rows: list[dict[str, Any]], kept: Sequence[int], rejected: list[Rejected], skipped: int
+    ) -> DecodedBatch:
+        if len(kept) == len(raw):  # the common case: every record is a row, reuse the columns
+            offsets, timestamps, keys = raw.offsets, raw.timestamps_ms, raw.keys
+            values = cast(list[bytes], raw.values)
+        else:
+            offsets = [raw.offsets[i] for i in kept]
+            timestamps = [raw.timestamps_ms[i] for i in kept]
+            keys = [raw.keys[i] for i in kept]
+            values = [cast(bytes, raw.values[i]) for i in kept]
+        return DecodedBatch(
+            raw.tp,
+            rows,
+            offsets,
+            timestamps,
+            keys,
+            values,
+            rejected,
+            skipped,
+            raw.offsets[0],
+            raw.offsets[-1],
+        )
+
+
+def _parse_failure(exc: orjson.JSONDecodeError) -> Reason:
+    return Reason.INVALID_UTF8 if "UTF-8" in str(exc) else Reason.INVALID_JSON

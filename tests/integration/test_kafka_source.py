@@ -35,11 +35,17 @@ class RecordingListener:
         raise AssertionError(f"unexpected loss of {partitions}")
 
 
-def _source(
-    bootstrap: str, topic: str, group: str, listener: RecordingListener, **extra: object
-) -> KafkaSource:
-    settings = KafkaSettings(bootstrap_servers=bootstrap, group_id=group, topics=(topic,), **extra)  # type: ignore[arg-type]
-    return KafkaSource(settings, listener, statistics_interval_s=1.0, on_lag=lambda _lag: None)
+def _source(bootstrap: str, topic: str, group: str, **extra: object) -> KafkaSource:
+    settings = KafkaSettings.model_validate(
+        {
+            "bootstrap_servers": bootstrap,
+            "group_id": group,
+            "topics": [topic],
+            "poll_max_messages": 1000,
+            **extra,
+        }
+    )
+    return KafkaSource(settings, statistics_interval_s=1.0, on_lag=lambda _lag: None)
 
 
 def _poll_until(source: KafkaSource, count: int, timeout_s: float = 60.0) -> list[RawBatch]:
@@ -47,7 +53,7 @@ def _poll_until(source: KafkaSource, count: int, timeout_s: float = 60.0) -> lis
     deadline = time.monotonic() + timeout_s
     while sum(map(len, batches)) < count:
         assert time.monotonic() < deadline, f"only {sum(map(len, batches))} of {count} records arrived"
-        batches.extend(source.poll(1000, 0.5))
+        batches.extend(source.poll())
     return batches
 
 
@@ -58,9 +64,9 @@ def test_poll_groups_records_by_partition_in_offset_order(
     topic = topic_factory(3)
     produce(kafka_bootstrap, topic, [(i % 3, f"k{i}".encode(), f'{{"i":{i}}}'.encode()) for i in range(30)])
     listener = RecordingListener()
-    source = _source(kafka_bootstrap, topic, group_id, listener)
+    source = _source(kafka_bootstrap, topic, group_id)
     source.wait_for_cluster()
-    source.subscribe()
+    source.subscribe(listener)
     try:
         batches = _poll_until(source, 30)
     finally:
@@ -83,8 +89,8 @@ def test_listener_chooses_the_start_offset(
     """The offset returned by the listener on assignment is where consumption starts."""
     topic = topic_factory(1)
     produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(10)])
-    source = _source(kafka_bootstrap, topic, group_id, RecordingListener(start_at=7))
-    source.subscribe()
+    source = _source(kafka_bootstrap, topic, group_id)
+    source.subscribe(RecordingListener(start_at=7))
     try:
         batches = _poll_until(source, 3)
     finally:
@@ -99,8 +105,8 @@ def test_commit_stores_next_offsets_for_the_group(
     topic = topic_factory(2)
     produce(kafka_bootstrap, topic, [(p, None, b"{}") for p in (0, 1) for _ in range(5)])
     listener = RecordingListener()
-    source = _source(kafka_bootstrap, topic, group_id, listener)
-    source.subscribe()
+    source = _source(kafka_bootstrap, topic, group_id)
+    source.subscribe(listener)
     try:
         _poll_until(source, 10)
         source.commit({TopicPartition(topic, 0): 5, TopicPartition(topic, 1): 3})
@@ -116,7 +122,7 @@ def test_commit_stores_next_offsets_for_the_group(
 
 def test_unreachable_cluster_fails_after_bounded_retries(group_id: str) -> None:
     """No broker at the address: a KafkaUnavailableError naming it, within the start-up timeout."""
-    source = _source("127.0.0.1:1", "t", group_id, RecordingListener(), startup_timeout_s=3.0)
+    source = _source("127.0.0.1:1", "t", group_id, startup_timeout_s=3.0)
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match=r"cannot reach Kafka at 127\.0\.0\.1:1 within 3s"):
         source.wait_for_cluster()
@@ -126,7 +132,7 @@ def test_unreachable_cluster_fails_after_bounded_retries(group_id: str) -> None:
 
 def test_missing_topic_is_fatal_before_subscribing(kafka_bootstrap: str, group_id: str) -> None:
     """A listed topic that does not exist stops start-up with its name."""
-    source = _source(kafka_bootstrap, "no-such-topic-here", group_id, RecordingListener())
+    source = _source(kafka_bootstrap, "no-such-topic-here", group_id)
     with pytest.raises(KafkaFatalError, match="no-such-topic-here do not exist"):
         source.wait_for_cluster()
     source.close()

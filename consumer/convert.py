@@ -1,0 +1,330 @@
+"""Decoded rows -> one Arrow RecordBatch in a file's schema, column by column.
+
+Each typed column is built from one Python list with a single pyarrow call when every value has
+the column's type (the common case); otherwise values are checked one by one and those that do
+not fit move to `_extra`. Keys without a column go to `_extra` too, as one JSON object per row.
+Rows that cannot be represented exactly are rejected rather than altered: nesting deeper than
+JSON text can encode, and integers beyond 64 bits, which orjson reads as rounded floats (found by
+scanning float columns and JSON text for huge magnitudes, then confirmed on the raw bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from consumer.records import DecodedBatch, Reason, Rejected
+from consumer.schema import (
+    EXACT_FLOAT_INT,
+    EXTRA_COLUMN,
+    INT64_MAX,
+    INT64_MIN,
+    FileSchema,
+    Kind,
+    TopicSchema,
+    accepts,
+    choose_kind,
+)
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+METADATA_TYPES: dict[str, pa.DataType] = {
+    "_partition": pa.int32(),
+    "_offset": pa.int64(),
+    "_timestamp": TIMESTAMP,
+    "_key": pa.binary(),
+}
+JSON_TYPE = Kind.JSON.arrow_type
+NONE_TYPE = type(None)
+# orjson writes floats of magnitude >= 1e16 with an exponent; an integer literal beyond 64 bits
+# becomes such a float (>= 9.2e18), so JSON text with an exponent of 18 or more is re-checked.
+HUGE_NUMBER_IN_JSON = r"[0-9]e(?:1[89]|[2-9][0-9]|[1-3][0-9][0-9])[,\]}]"
+# Kinds whose pyarrow conversion would silently alter some Python types: the types allowed as-is.
+_SILENT_CONVERSIONS: dict[Kind, set[type]] = {Kind.INT64: {int}, Kind.FLOAT64: {int, float}}
+
+
+def metadata_fields(names: Iterable[str]) -> list[pa.Field]:
+    return [pa.field(name, METADATA_TYPES[name]) for name in names]
+
+
+@dataclass(slots=True)
+class Conversion:
+    """The converted rows (None when every row was rejected) and the rejected records."""
+
+    batch: pa.RecordBatch | None
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Misfits:
+    """Per row, the key/values that go to `_extra`, and rows that cannot be archived at all."""
+
+    extra: dict[int, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[int, tuple[Reason, str]] = field(default_factory=dict)
+
+    def move(self, row: int, key: str, value: Any) -> None:
+        self.extra.setdefault(row, {})[key] = value
+
+
+class RowConverter:
+    """Converts one partition's decoded rows against its open file's schema and its topic's registry."""
+
+    def __init__(self, metadata_columns: Iterable[str]) -> None:
+        self._metadata = tuple(metadata_columns)
+
+    def convert(self, decoded: DecodedBatch, file: FileSchema, topic: TopicSchema) -> Conversion:
+        rows = decoded.rows
+        if not rows:
+            return Conversion(None)
+        topic.observe(rows)
+        present: set[str] = set().union(*rows)
+        if not file.frozen:
+            _admit_keys(rows, present, file, topic)
+        misfits = _Misfits()
+        arrays: list[pa.Array] = []
+        for key, kind in file.columns.items():
+            if key in present:
+                values = [row.get(key) for row in rows]
+                arrays.append(_column(key, _kind_for(key, kind, values, file, topic), values, misfits))
+            else:
+                arrays.append(pa.nulls(len(rows), kind.arrow_type))
+        arrays.append(_extra_column(rows, present.difference(file.columns), file.columns.keys(), misfits))
+        _find_huge_integers(decoded, file.columns, arrays, misfits)
+        names = [*self._metadata, *file.columns, EXTRA_COLUMN]
+        batch = pa.RecordBatch.from_arrays([*self._metadata_arrays(decoded), *arrays], names=names)
+        return _without_failed_rows(batch, decoded, misfits)
+
+    def _metadata_arrays(self, decoded: DecodedBatch) -> list[pa.Array]:
+        count = len(decoded.rows)
+        builders = {
+            "_partition": lambda: pa.repeat(pa.scalar(decoded.tp.partition, pa.int32()), count),
+            "_offset": lambda: pa.array(decoded.offsets, pa.int64()),
+            "_timestamp": lambda: pc.multiply(pa.array(decoded.timestamps_ms, pa.int64()), 1000).cast(
+                TIMESTAMP
+            ),
+            "_key": lambda: pa.array(decoded.keys, pa.binary()),
+        }
+        return [builders[name]() for name in self._metadata]
+
+
+def _admit_keys(rows: list[dict[str, Any]], present: set[str], file: FileSchema, topic: TopicSchema) -> None:
+    """While a file is open, give it every present key that has, or now earns, a topic column.
+
+    New columns are ordered as the keys appear in the first row, then by name.
+    """
+    first_row = {key: index for index, key in enumerate(rows[0])}
+    for key in sorted(
+        present.difference(file.columns), key=lambda name: (first_row.get(name, len(first_row)), name)
+    ):
+        kind = topic.kind(key)
+        if kind is None and topic.promotable(key):
+            kind = choose_kind(row.get(key) for row in rows)
+            if kind is not None:
+                topic.register(key, kind)
+        if kind is not None:
+            file.admit(key, kind)
+
+
+def _kind_for(key: str, kind: Kind, values: list[Any], file: FileSchema, topic: TopicSchema) -> Kind:
+    """The kind to build with: follows a widening made elsewhere, or widens when floats meet ints."""
+    registered = topic.kind(key)
+    if not file.frozen and registered is not None and registered is not kind:
+        file.retype(key, registered)
+        return registered
+    widens = kind is Kind.INT64 and not file.frozen and float in set(map(type, values))
+    if widens and _exact_as_floats(values) and topic.widen(key):
+        file.retype(key, Kind.FLOAT64)
+        return Kind.FLOAT64
+    return kind
+
+
+def _exact_as_floats(values: list[Any]) -> bool:
+    return all(type(value) is not int or -EXACT_FLOAT_INT <= value <= EXACT_FLOAT_INT for value in values)
+
+
+def _column(key: str, kind: Kind, values: list[Any], misfits: _Misfits) -> pa.Array:
+    """One typed column; values that do not fit are replaced by null and moved to `_extra`.
+
+    pyarrow converts strings and booleans strictly and integers into float64 exactly (or raises),
+    so only two silent conversions need a look at the value types first: floats truncated into
+    int64, and booleans turned into 1.0 in float64.
+    """
+    if kind is Kind.JSON:
+        return _json_column(values, misfits)
+    if kind in _SILENT_CONVERSIONS:
+        value_types = set(map(type, values))
+        value_types.discard(NONE_TYPE)
+        strict = value_types <= _SILENT_CONVERSIONS[kind]
+    else:
+        strict = True
+    if strict:
+        try:
+            return pa.array(values, kind.arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # some value does not fit: sort them one by one
+    kept: list[Any] = []
+    for row, value in enumerate(values):
+        if value is None or accepts(kind, value):
+            kept.append(float(value) if kind is Kind.FLOAT64 and value is not None else value)
+        else:
+            kept.append(None)
+            misfits.move(row, key, value)
+    return pa.array(kept, kind.arrow_type)
+
+
+def _json_column(values: list[Any], misfits: _Misfits) -> pa.Array:
+    dumps = orjson.dumps
+    try:
+        texts = [None if value is None else dumps(value) for value in values]
+    except orjson.JSONEncodeError:
+        texts = [_dump_or_fail(row, value, misfits) for row, value in enumerate(values)]
+    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+
+
+def _dump_or_fail(row: int, value: Any, misfits: _Misfits) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        misfits.failed[row] = (Reason.UNCONVERTIBLE, f"cannot be written as JSON text: {exc}")
+        return None
+
+
+def _extra_column(
+    rows: list[dict[str, Any]], loose_keys: set[str], columns: Iterable[str], misfits: _Misfits
+) -> pa.Array:
+    """Per row, the JSON object of non-null values without a column plus the misfits; else null."""
+    if not loose_keys and not misfits.extra:
+        return pa.ExtensionArray.from_storage(JSON_TYPE, pa.nulls(len(rows), pa.string()))
+    typed = set(columns)
+    texts: list[bytes | None] = []
+    for index, row in enumerate(rows):
+        leftover = misfits.extra.get(index)
+        if not row.keys() <= typed:
+            loose = {key: value for key, value in row.items() if key not in typed and value is not None}
+            leftover = {**loose, **leftover} if leftover else loose
+        texts.append(_dump_or_fail(index, leftover, misfits) if leftover else None)
+    return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+
+
+def _find_huge_integers(
+    decoded: DecodedBatch, columns: dict[str, Kind], arrays: list[pa.Array], misfits: _Misfits
+) -> None:
+    """Reject rows whose raw JSON holds an integer beyond 64 bits (read as a rounded float)."""
+    kinds = [*columns.values(), Kind.JSON]
+    suspects: set[int] = set()
+    for kind, array in zip(kinds, arrays, strict=True):
+        if kind is Kind.FLOAT64 and array.null_count < len(array):
+            bounds = pc.min_max(array)
+            if bounds["min"].as_py() <= INT64_MIN or bounds["max"].as_py() >= INT64_MAX:
+                huge = pc.greater_equal(pc.abs(array), float(INT64_MAX))
+                suspects.update(pc.indices_nonzero(pc.fill_null(huge, False)).to_pylist())
+        elif kind is Kind.JSON and array.null_count < len(array):
+            found = pc.match_substring_regex(array.storage, HUGE_NUMBER_IN_JSON)
+            suspects.update(pc.indices_nonzero(pc.fill_null(found, False)).to_pylist())
+    for row in suspects:
+        if _holds_huge_integer(json.loads(decoded.values[row])):
+            misfits.failed[row] = (
+                Reason.INTEGER_OUT_OF_RANGE,
+                "an integer beyond 64 bits cannot be kept exactly",
+            )
+
+
+def _holds_huge_integer(value: Any) -> bool:
+    if type(value) is int:
+        return not INT64_MIN <= value <= 2**64 - 1
+    if isinstance(value, dict):
+        return any(_holds_huge_integer(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_huge_integer(item) for item in value)
+    return False
+
+
+def _without_failed_rows(batch: pa.RecordBatch, decoded: DecodedBatch, misfits: _Misfits) -> Conversion:
+    if not misfits.failed:
+        return Conversion(batch)
+    rejected = [
+        Rejected(
+            decoded.offsets[row],
+            decoded.timestamps_ms[row],
+            decoded.keys[row],
+            decoded.values[row],
+            reason,
+            detail,
+        )
+        for row, (reason, detail) in sorted(misfits.failed.items())
+    ]
+    keep = pa.array([row not in misfits.failed for row in range(batch.num_rows)])
+    kept = batch.filter(keep)
+    return Conversion(kept if kept.num_rows else None, rejected)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Bring a batch converted while its file was open to the file's final schema.
+
+    Columns admitted after the batch was built are filled from the batch's `_extra` (values that
+    fit) or with nulls; an int64 column that was widened since is cast (the widening rule keeps
+    this exact).
+    """
+    if batch.schema.equals(schema):
+        return batch
+    names = set(batch.schema.names)
+    missing = {field.name: Kind.of_arrow(field.type) for field in schema if field.name not in names}
+    extracted = _extract_from_extra(batch, missing) if missing else {}
+    arrays = []
+    for schema_field in schema:
+        name = schema_field.name
+        if name in extracted:
+            arrays.append(extracted[name])
+        elif name in names:
+            column = batch.column(name)
+            arrays.append(column if column.type == schema_field.type else column.cast(schema_field.type))
+        else:
+            arrays.append(pa.nulls(batch.num_rows, schema_field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _extract_from_extra(batch: pa.RecordBatch, missing: dict[str, Kind | None]) -> dict[str, pa.Array]:
+    """Move the values of newly typed keys out of `_extra`; returns the new columns and `_extra`."""
+    extra = batch.column(EXTRA_COLUMN)
+    if extra.null_count == len(extra):
+        return {}
+    columns: dict[str, list[Any]] = {name: [None] * len(extra) for name in missing}
+    texts: list[bytes | None] = []
+    for row, text in enumerate(extra.storage.to_pylist()):
+        if text is None:
+            texts.append(None)
+            continue
+        leftover = orjson.loads(text)
+        for name, kind in missing.items():
+            value = leftover.get(name)
+            if kind is not None and value is not None and accepts(kind, value):
+                columns[name][row] = _stored(kind, leftover.pop(name))
+        texts.append(orjson.dumps(leftover) if leftover else None)
+    result = {
+        name: _typed_array(values, kind)
+        for name, values in columns.items()
+        if (kind := missing[name]) is not None
+    }
+    result[EXTRA_COLUMN] = pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
+    return result
+
+
+def _stored(kind: Kind, value: Any) -> Any:
+    if kind is Kind.JSON:
+        return orjson.dumps(value)
+    if kind is Kind.FLOAT64:
+        return float(value)
+    return value
+
+
+def _typed_array(values: list[Any], kind: Kind) -> pa.Array:
+    if kind is Kind.JSON:
+        return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(values, pa.string()))
+    return pa.array(values, kind.arrow_type)

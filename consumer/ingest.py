@@ -1,0 +1,48 @@
+"""One partition's poll into its writer: drop what was already taken, decode, convert, make room, buffer.
+
+Rows exist as Python dicts only between decoding and conversion, one poll at a time; the buffer
+holds Arrow data. Memory is made for the converted batch before it is buffered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from consumer.budget import MemoryBudget
+from consumer.convert import RowConverter
+from consumer.partition_writer import PartitionWriter
+from consumer.records import Decoder, RawBatch
+from consumer.stats import Counters
+
+
+class Ingest:
+    """Turns raw polls into buffered Arrow rows and quarantine entries."""
+
+    def __init__(
+        self, decoder: Decoder, converter: RowConverter, budget: MemoryBudget, counters: Counters
+    ) -> None:
+        self._decoder = decoder
+        self._converter = converter
+        self._budget = budget
+        self._counters = counters
+
+    def ingest(
+        self,
+        writer: PartitionWriter,
+        raw: RawBatch,
+        everyone: Iterable[PartitionWriter],
+        now: float,
+        wall_now: float,
+    ) -> None:
+        unseen = writer.unseen(raw)
+        if unseen is None:
+            return
+        decoded = self._decoder.decode(unseen)
+        schema = writer.file_schema(decoded.first_offset, now)
+        conversion = self._converter.convert(decoded, schema, writer.topic)
+        incoming = conversion.batch.get_total_buffer_size() if conversion.batch is not None else 0
+        self._counters.flushes_on_pressure += self._budget.make_room(everyone, incoming)
+        writer.append(decoded, conversion, now, wall_now)
+        self._counters.records_in += len(unseen)
+        self._counters.quarantined += len(decoded.rejected) + len(conversion.rejected)
+        self._counters.skipped += decoded.skipped

@@ -1,0 +1,45 @@
+"""The quarantine's rows: every rejected record with its origin, raw bytes and the reason.
+
+Quarantine files follow the data files' rules (hidden while written, finished durably, offsets
+committed only after) and sit beside them under `_quarantine/<topic>/date=.../`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from consumer.records import Rejected, TopicPartition
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("topic", pa.string()),
+        pa.field("partition", pa.int32()),
+        pa.field("offset", pa.int64()),
+        pa.field("timestamp", TIMESTAMP),
+        pa.field("key", pa.binary()),
+        pa.field("value", pa.binary()),
+        pa.field("reason", pa.string()),
+        pa.field("detail", pa.string()),
+    ]
+)
+
+
+def quarantine_batch(tp: TopicPartition, rejected: list[Rejected]) -> pa.RecordBatch:
+    """One batch of quarantine rows, in offset order."""
+    ordered = sorted(rejected, key=lambda entry: entry.offset)
+    count = len(ordered)
+    timestamps = [None if entry.timestamp_ms is None else entry.timestamp_ms * 1000 for entry in ordered]
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([tp.topic] * count, pa.string()),
+            pa.array([tp.partition] * count, pa.int32()),
+            pa.array([entry.offset for entry in ordered], pa.int64()),
+            pa.array(timestamps, pa.int64()).cast(TIMESTAMP),
+            pa.array([entry.key for entry in ordered], pa.binary()),
+            pa.array([entry.value for entry in ordered], pa.binary()),
+            pa.array([entry.reason.value for entry in ordered], pa.string()),
+            pa.array([entry.detail for entry in ordered], pa.string()),
+        ],
+        schema=QUARANTINE_SCHEMA,
+    )

@@ -1,0 +1,101 @@
+"""Recovery on assignment: where a partition's archive ends, and clearing what a crash left behind.
+
+For each newly assigned partition: delete its stale in-progress files, then find the newest
+complete segment. Segments finish quarantine file first, data file last, so the newest segment
+is complete if its data file exists, or if only its quarantine file exists and its footer says
+the segment had no data rows. A lone quarantine file of a segment that expected data is an orphan
+of a crash between the two publications: it is deleted and the segment is consumed again.
+The partition resumes after the last offset of the newest complete segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+import pyarrow.parquet as pq
+import structlog
+
+from consumer.errors import CorruptFileError, StorageError
+from consumer.naming import FileKind, SegmentFileName
+from consumer.schema import Kind
+from consumer.segment import METADATA_PREFIX
+from consumer.storage import LocalStorage, TopicListing
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionArchive:
+    """What the archive already holds for one partition."""
+
+    resume_offset: int | None = None
+    schema: dict[str, Kind] = field(default_factory=dict)
+
+
+def footer_values(metadata: pq.FileMetaData) -> dict[str, str]:
+    """The archiver's key-value metadata of a file, without the prefix."""
+    raw = metadata.metadata or {}
+    prefix = METADATA_PREFIX.encode()
+    return {
+        key[len(prefix) :].decode(): value.decode() for key, value in raw.items() if key.startswith(prefix)
+    }
+
+
+class Recovery:
+    """Reads the archive's footers to decide where assigned partitions resume."""
+
+    def __init__(self, storage: LocalStorage) -> None:
+        self._storage = storage
+        self._log = structlog.get_logger(component="recovery")
+
+    def recover(self, topic: str, partitions: Iterable[int]) -> dict[int, PartitionArchive]:
+        data = self._storage.scan(FileKind.DATA, topic)
+        quarantine = self._storage.scan(FileKind.QUARANTINE, topic)
+        return {partition: self._partition(topic, partition, data, quarantine) for partition in partitions}
+
+    def _partition(
+        self, topic: str, partition: int, data: TopicListing, quarantine: TopicListing
+    ) -> PartitionArchive:
+        for listing in (data, quarantine):
+            for owner, path in listing.in_progress:
+                if owner == partition:
+                    self._storage.delete(path)
+                    self._log.info("stale_file_deleted", path=path, topic=topic, partition=partition)
+        newest_data = _newest(data.finished, partition)
+        newest_quarantine = _newest(quarantine.finished, partition)
+        schema = self._schema(newest_data) if newest_data else {}
+        if newest_quarantine and (
+            newest_data is None or newest_quarantine.start_offset > newest_data.start_offset
+        ):
+            footer = self._footer(newest_quarantine)
+            if int(footer["data_records"]) == 0:
+                return PartitionArchive(int(footer["last_offset"]) + 1, schema)
+            self._storage.delete(newest_quarantine.path)
+            self._log.warning(
+                "orphan_quarantine_deleted", path=newest_quarantine.path, topic=topic, partition=partition
+            )
+        if newest_data is None:
+            return PartitionArchive(None, schema)
+        return PartitionArchive(int(self._footer(newest_data)["last_offset"]) + 1, schema)
+
+    def _footer(self, name: SegmentFileName) -> dict[str, str]:
+        try:
+            values = footer_values(self._storage.read_metadata(name.path))
+            int(values["last_offset"])
+            int(values["data_records"])
+        except (StorageError, KeyError, ValueError, OSError) as exc:
+            raise CorruptFileError(
+                f"finished file {self._storage.describe(name.path)} cannot be read ({exc}); it is left in "
+                "place: move it out of the archive to archive the partition again from its committed offset"
+            ) from exc
+        return values
+
+    def _schema(self, name: SegmentFileName) -> dict[str, Kind]:
+        registry = orjson.loads(self._footer(name).get("schema") or "{}")
+        known = {kind.value for kind in Kind}
+        return {key: Kind(kind) for key, kind in registry.items() if kind in known}
+
+
+def _newest(files: list[SegmentFileName], partition: int) -> SegmentFileName | None:
+    mine = [name for name in files if name.partition == partition]
+    return max(mine, key=lambda name: name.start_offset) if mine else None

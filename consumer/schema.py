@@ -1,0 +1,279 @@
+"""Per-topic schema state: the type rules, the bounded registry of typed columns, key frequencies.
+
+Type rules (a JSON value -> the column kind that holds it):
+  true/false                 -> bool
+  integer in int64 range     -> int64 (a float64 column also takes integers up to 2**53 exactly)
+  other numbers              -> float64
+  string                     -> string
+  object or array            -> json (JSON text; a json column takes any value, as JSON)
+  null                       -> NULL in any column; a null and an absent key read back the same
+A value that does not fit its column's kind goes to the `_extra` JSON object under its key.
+
+A column's kind is chosen when the key is first promoted and never changes once a file holding it
+has been written (across restarts too: the registry is stored in every file and seeded from the
+newest ones). Before that, an int64 column widens to float64 when floats arrive. Everything here
+is bounded: at most `max_columns` typed columns per topic, and a key-frequency counter of fixed
+capacity whose counts decay, so producers that invent keys (one per sensor id) cost nothing.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import chain, islice
+from typing import Any
+
+import pyarrow as pa
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+EXACT_FLOAT_INT = 2**53
+MAX_KEY_LENGTH = 255
+EXTRA_COLUMN = "_extra"
+RESERVED_NAMES = frozenset({"_partition", "_offset", "_timestamp", "_key", EXTRA_COLUMN})
+SAMPLE_ROWS = 512  # rows per batch whose keys are counted
+DECAY_ROWS = 100_000  # counts halve after this many sampled rows
+
+
+class Kind(StrEnum):
+    """The kinds of typed columns."""
+
+    BOOL = "bool"
+    INT64 = "int64"
+    FLOAT64 = "float64"
+    STRING = "string"
+    JSON = "json"
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _ARROW_TYPES[self]
+
+    @classmethod
+    def of_arrow(cls, arrow_type: pa.DataType) -> Kind | None:
+        """The kind stored as this Arrow type, or None for types the archiver does not write."""
+        for kind, candidate in _ARROW_TYPES.items():
+            if arrow_type == candidate:
+                return kind
+        return None
+
+
+_ARROW_TYPES: dict[Kind, pa.DataType] = {
+    Kind.BOOL: pa.bool_(),
+    Kind.INT64: pa.int64(),
+    Kind.FLOAT64: pa.float64(),
+    Kind.STRING: pa.string(),
+    Kind.JSON: pa.json_(pa.string()),
+}
+_NATURAL_KINDS: dict[type, Kind] = {
+    bool: Kind.BOOL,
+    int: Kind.INT64,
+    float: Kind.FLOAT64,
+    str: Kind.STRING,
+    dict: Kind.JSON,
+    list: Kind.JSON,
+}
+
+
+def accepts(kind: Kind, value: Any) -> bool:
+    """Whether a non-null value fits a column of this kind without any loss."""
+    kind_of_value = type(value)
+    if kind is Kind.JSON:
+        return True
+    if kind is Kind.INT64:
+        return kind_of_value is int and INT64_MIN <= value <= INT64_MAX
+    if kind is Kind.FLOAT64:
+        return kind_of_value is float or (
+            kind_of_value is int and -EXACT_FLOAT_INT <= value <= EXACT_FLOAT_INT
+        )
+    return _NATURAL_KINDS.get(kind_of_value) is kind
+
+
+def choose_kind(values: Iterable[Any]) -> Kind | None:
+    """The kind for a new column: the first non-null value's, widened to float64 if floats mix with ints."""
+    first: Kind | None = None
+    has_int = has_float = False
+    for value in values:
+        if value is None:
+            continue
+        kind = _NATURAL_KINDS[type(value)]
+        first = first or kind
+        has_int = has_int or kind is Kind.INT64
+        has_float = has_float or kind is Kind.FLOAT64
+    if first in (Kind.INT64, Kind.FLOAT64) and has_int and has_float:
+        return Kind.FLOAT64
+    return first
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaPolicy:
+    """Limits for inferred schemas."""
+
+    max_columns: int = 256
+    min_key_frequency: float = 0.01
+    min_key_count: int = 5
+
+
+class KeyCounter:
+    """Approximate counts of how many sampled rows carried each key, in bounded memory.
+
+    At most 2 x capacity keys are tracked; past that, only the `capacity` most frequent survive.
+    Counts and the row total halve every DECAY_ROWS sampled rows, so the counter follows what
+    producers send now.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._counts: Counter[str] = Counter()
+        self.rows = 0
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def observe(self, rows: list[dict[str, Any]]) -> None:
+        step = max(1, len(rows) // SAMPLE_ROWS)
+        sample = list(islice(rows, 0, None, step))
+        self._counts.update(chain.from_iterable(sample))
+        self.rows += len(sample)
+        if len(self._counts) > 2 * self._capacity:
+            self._counts = Counter(dict(heapq.nlargest(self._capacity, self._counts.items(), key=_count)))
+        if self.rows > DECAY_ROWS:
+            self._counts = Counter({key: count // 2 for key, count in self._counts.items() if count > 1})
+            self.rows //= 2
+
+    def count(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+
+def _count(item: tuple[str, int]) -> int:
+    return item[1]
+
+
+@dataclass(slots=True)
+class Column:
+    """A typed column of a topic: its kind, and whether a written file has fixed that kind."""
+
+    kind: Kind
+    fixed: bool = False
+
+
+class TopicSchema:
+    """The typed columns of one topic and the frequencies of its keys."""
+
+    def __init__(self, topic: str, policy: SchemaPolicy) -> None:
+        self.topic = topic
+        self._policy = policy
+        self.columns: dict[str, Column] = {}
+        self._folded: set[str] = set()
+        self._keys = KeyCounter(capacity=max(1024, 8 * policy.max_columns))
+
+    def observe(self, rows: list[dict[str, Any]]) -> None:
+        """Count keys over a sample of the rows."""
+        self._keys.observe(rows)
+
+    def kind(self, key: str) -> Kind | None:
+        column = self.columns.get(key)
+        return column.kind if column else None
+
+    def promotable(self, key: str) -> bool:
+        """Whether a key without a column is frequent enough, well-named, and there is room for it."""
+        if key in self.columns or len(self.columns) >= self._policy.max_columns:
+            return False
+        count = self._keys.count(key)
+        if count < self._policy.min_key_count or count < self._policy.min_key_frequency * self._keys.rows:
+            return False
+        return valid_column_name(key) and key.casefold() not in self._folded
+
+    def register(self, key: str, kind: Kind) -> None:
+        self.columns[key] = Column(kind)
+        self._folded.add(key.casefold())
+
+    def widen(self, key: str) -> bool:
+        """Turn an int64 column that no written file holds yet into float64; True if it was widened."""
+        column = self.columns[key]
+        if column.fixed or column.kind is not Kind.INT64:
+            return False
+        column.kind = Kind.FLOAT64
+        return True
+
+    def fix(self, keys: Iterable[str]) -> None:
+        """A file holding these columns was written: their kinds may never change."""
+        for key in keys:
+            self.columns[key].fixed = True
+
+    def seed(self, kinds: Mapping[str, Kind]) -> None:
+        """Adopt column kinds found in finished files (they are fixed)."""
+        for key, kind in kinds.items():
+            if key not in self.columns and len(self.columns) < self._policy.max_columns:
+                self.register(key, kind)
+                self.columns[key].fixed = True
+
+    def registry(self) -> dict[str, str]:
+        """Every typed column with its kind, for the files' metadata."""
+        return {key: column.kind.value for key, column in self.columns.items()}
+
+    @property
+    def tracked_keys(self) -> int:
+        return len(self._keys)
+
+
+def valid_column_name(key: str) -> bool:
+    """Keys that can be column names in every common reader; the others stay in `_extra`."""
+    return 0 < len(key) <= MAX_KEY_LENGTH and key not in RESERVED_NAMES and key.isprintable()
+
+
+class FileSchema:
+    """The data columns of one output file: open until its first row group is written, then frozen."""
+
+    def __init__(self, metadata_fields: Iterable[pa.Field]) -> None:
+        self._metadata_fields = list(metadata_fields)
+        self.columns: dict[str, Kind] = {}
+        self.frozen = False
+
+    def admit(self, key: str, kind: Kind) -> None:
+        self.columns[key] = kind
+
+    def retype(self, key: str, kind: Kind) -> None:
+        self.columns[key] = kind
+
+    def freeze(self) -> None:
+        self.frozen = True
+
+    def arrow_schema(self) -> pa.Schema:
+        """Metadata columns, then data columns in the order they were admitted, then `_extra`."""
+        data = [pa.field(key, kind.arrow_type) for key, kind in self.columns.items()]
+        return pa.schema([*self._metadata_fields, *data, pa.field(EXTRA_COLUMN, Kind.JSON.arrow_type)])
+
+
+class TopicSchemas:
+    """Schema state per topic, for topics matched by a pattern too: a bounded cache.
+
+    Topics with assigned partitions always stay; of the others, only the `idle_capacity` most
+    recently used are kept (an evicted topic is seeded again from its files when it comes back).
+    """
+
+    def __init__(self, policy: SchemaPolicy, idle_capacity: int = 64) -> None:
+        self._policy = policy
+        self._idle_capacity = idle_capacity
+        self._schemas: dict[str, TopicSchema] = {}
+        self._users: Counter[str] = Counter()
+
+    def acquire(self, topic: str) -> TopicSchema:
+        """The topic's schema, held until released as many times as it was acquired."""
+        schema = self._schemas.pop(topic, None) or TopicSchema(topic, self._policy)
+        self._schemas[topic] = schema  # most recently used last
+        self._users[topic] += 1
+        return schema
+
+    def release(self, topic: str) -> None:
+        self._users[topic] -= 1
+        if self._users[topic] <= 0:
+            del self._users[topic]
+        idle = [name for name in self._schemas if name not in self._users]
+        for name in idle[: max(0, len(idle) - self._idle_capacity)]:
+            del self._schemas[name]
+
+    def __len__(self) -> int:
+        return len(self._schemas)

@@ -1,0 +1,305 @@
+"""A segment: one run of a partition's offsets and the files it becomes.
+
+Every record of the run ends in exactly one place: a row of the data file, a row of the
+quarantine file (rejected records), or the skipped count (tombstones). Both files are named by
+the segment's first offset and carry the segment's offset range and counts in their footers. At
+finish the quarantine file is published first and the data file last, so a data file on disk
+always means its whole segment is durable (recovery relies on this).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import orjson
+import pyarrow as pa
+
+from consumer import __version__
+from consumer.buffer import RowGroupBuffer
+from consumer.convert import Conversion, conform
+from consumer.naming import DayRule, FileKind, SegmentFileName
+from consumer.parquet_file import ParquetFile, WriterOptions
+from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
+from consumer.records import DecodedBatch, TopicPartition
+from consumer.rotation import FileProgress, RotationReason
+from consumer.schema import FileSchema, TopicSchema
+from consumer.storage import LocalStorage
+
+METADATA_PREFIX = "archiver."
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSettings:
+    """What every output file of every segment shares."""
+
+    storage: LocalStorage
+    options: WriterOptions
+    row_group_max_bytes: int
+    row_group_max_rows: int
+    days: DayRule
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """A file that was just finished."""
+
+    path: str
+    kind: FileKind
+    rows: int
+    bytes: int
+    arrow_bytes: int
+    row_groups: int
+    finish_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentReport:
+    """A finished segment: where to resume, and what was written."""
+
+    tp: TopicPartition
+    first_offset: int
+    last_offset: int
+    reason: RotationReason
+    age_s: float
+    files: list[FileReport]
+
+    @property
+    def next_offset(self) -> int:
+        return self.last_offset + 1
+
+
+@dataclass(slots=True)
+class SegmentStats:
+    """The offsets and counts of a segment, recorded in its files' footers."""
+
+    first_offset: int
+    last_offset: int = -1
+    rows: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    min_timestamp_ms: int | None = None
+    max_timestamp_ms: int | None = None
+
+    def record(self, decoded: DecodedBatch, conversion: Conversion) -> None:
+        self.last_offset = max(self.last_offset, decoded.last_offset)
+        self.rows += conversion.batch.num_rows if conversion.batch is not None else 0
+        self.quarantined += len(decoded.rejected) + len(conversion.rejected)
+        self.skipped += decoded.skipped
+        timestamps = [stamp for stamp in decoded.timestamps_ms if stamp is not None]
+        if timestamps:
+            low, high = min(timestamps), max(timestamps)
+            self.min_timestamp_ms = low if self.min_timestamp_ms is None else min(self.min_timestamp_ms, low)
+            self.max_timestamp_ms = (
+                high if self.max_timestamp_ms is None else max(self.max_timestamp_ms, high)
+            )
+
+    def metadata(self, tp: TopicPartition, kind: FileKind, reason: RotationReason) -> dict[str, str]:
+        values: dict[str, object] = {
+            "version": __version__,
+            "kind": kind.value,
+            "topic": tp.topic,
+            "partition": tp.partition,
+            "first_offset": self.first_offset,
+            "last_offset": self.last_offset,
+            "records": self.rows if kind is FileKind.DATA else self.quarantined,
+            "data_records": self.rows,
+            "quarantined": self.quarantined,
+            "skipped": self.skipped,
+            "min_timestamp_ms": self.min_timestamp_ms,
+            "max_timestamp_ms": self.max_timestamp_ms,
+            "rotation_reason": reason.value,
+        }
+        return {
+            f"{METADATA_PREFIX}{key}": "" if value is None else str(value) for key, value in values.items()
+        }
+
+
+class TableSink:
+    """One output file of a segment: its row-group buffer, and the file once a row group is written."""
+
+    def __init__(self, settings: SinkSettings, kind: FileKind) -> None:
+        self._settings = settings
+        self.kind = kind
+        self.buffer = RowGroupBuffer()
+        self.file: ParquetFile | None = None
+        self.day: date | None = None
+        self.arrow_bytes_written = 0
+
+    @property
+    def full(self) -> bool:
+        settings = self._settings
+        return (
+            self.buffer.nbytes >= settings.row_group_max_bytes
+            or self.buffer.rows >= settings.row_group_max_rows
+        )
+
+    def write(
+        self,
+        name: SegmentFileName,
+        schema: pa.Schema,
+        fit: Callable[[pa.RecordBatch, pa.Schema], pa.RecordBatch],
+    ) -> None:
+        """Write the buffered rows as one row group, creating the file first if needed."""
+        if not self.buffer:
+            return
+        if self.file is None:
+            pending = self._settings.storage.create(name)
+            self.file = ParquetFile(
+                pending, schema, self._settings.options, self._settings.storage.describe(name.path)
+            )
+        self.arrow_bytes_written += self.buffer.nbytes
+        self.file.write_row_group(self.buffer.take(self.file.schema, fit))
+
+    def commit(self, name: SegmentFileName, metadata: dict[str, str]) -> FileReport | None:
+        if self.file is None:
+            return None
+        started = time.monotonic()
+        size = self.file.commit(metadata)
+        file, self.file = self.file, None
+        return FileReport(
+            name.path,
+            self.kind,
+            file.rows,
+            size,
+            self.arrow_bytes_written,
+            file.row_groups,
+            time.monotonic() - started,
+        )
+
+    def abort(self) -> None:
+        self.buffer.clear()
+        if self.file is not None:
+            self.file.abort()
+            self.file = None
+
+
+def _same(batch: pa.RecordBatch, _schema: pa.Schema) -> pa.RecordBatch:
+    return batch
+
+
+class Segment:
+    """The open segment of one partition."""
+
+    def __init__(
+        self,
+        tp: TopicPartition,
+        first_offset: int,
+        topic: TopicSchema,
+        schema: FileSchema,
+        settings: SinkSettings,
+        opened_at: float,
+    ) -> None:
+        self.tp = tp
+        self.topic = topic
+        self.schema = schema
+        self.stats = SegmentStats(first_offset)
+        self._settings = settings
+        self._data = TableSink(settings, FileKind.DATA)
+        self._quarantine = TableSink(settings, FileKind.QUARANTINE)
+        self.opened_at = opened_at
+        self.last_record_at = opened_at
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._data.buffer.nbytes + self._quarantine.buffer.nbytes
+
+    @property
+    def buffered_rows(self) -> int:
+        return self._data.buffer.rows + self._quarantine.buffer.rows
+
+    @property
+    def open_files(self) -> int:
+        return (self._data.file is not None) + (self._quarantine.file is not None)
+
+    def append(
+        self, decoded: DecodedBatch, conversion: Conversion, monotonic_now: float, wall_now: float
+    ) -> None:
+        """Buffer a converted poll (and its rejects); write row groups that reach their cap."""
+        days = self._settings.days
+        if conversion.batch is not None:
+            if self._data.day is None:
+                self._data.day = days.day(decoded.rows[0], decoded.timestamps_ms[0], wall_now)
+            self._data.buffer.add(conversion.batch)
+            if self._data.full:
+                self._write_data()
+        rejected = [*decoded.rejected, *conversion.rejected]
+        if rejected:
+            if self._quarantine.day is None:
+                self._quarantine.day = days.day(None, rejected[0].timestamp_ms, wall_now)
+            self._quarantine.buffer.add(quarantine_batch(self.tp, rejected))
+            if self._quarantine.full:
+                self._write_quarantine()
+        self.stats.record(decoded, conversion)
+        self.last_record_at = monotonic_now
+
+    def flush(self) -> None:
+        """Write everything buffered as row groups (memory pressure, or before finishing)."""
+        self._write_data()
+        self._write_quarantine()
+
+    def progress(self, compression_ratio: float) -> FileProgress:
+        file = self._data.file
+        return FileProgress(
+            bytes_written=file.bytes_written if file else 0,
+            buffered_bytes=self._data.buffer.nbytes,
+            compression_ratio=compression_ratio,
+            row_groups=file.row_groups if file else 0,
+            opened_at=self.opened_at,
+            last_record_at=self.last_record_at,
+        )
+
+    def compression_ratio(self) -> float | None:
+        """Bytes on disk per buffered Arrow byte in this segment's data file so far."""
+        file = self._data.file
+        if file is None or self._data.arrow_bytes_written == 0:
+            return None
+        return file.bytes_written / self._data.arrow_bytes_written
+
+    def finish(self, reason: RotationReason, monotonic_now: float) -> SegmentReport:
+        """Write what is buffered, publish the quarantine file, then the data file."""
+        self.flush()
+        files = [
+            report
+            for sink in (self._quarantine, self._data)
+            if (report := self._commit(sink, reason)) is not None
+        ]
+        return SegmentReport(
+            self.tp,
+            self.stats.first_offset,
+            self.stats.last_offset,
+            reason,
+            monotonic_now - self.opened_at,
+            files,
+        )
+
+    def abort(self) -> None:
+        """Discard both files and everything buffered; nothing becomes visible."""
+        self._quarantine.abort()
+        self._data.abort()
+
+    def _commit(self, sink: TableSink, reason: RotationReason) -> FileReport | None:
+        if sink.file is None or sink.day is None:
+            return None
+        metadata = self.stats.metadata(self.tp, sink.kind, reason)
+        if sink.kind is FileKind.DATA:
+            metadata[f"{METADATA_PREFIX}schema"] = orjson.dumps(self.topic.registry()).decode()
+        return sink.commit(self._name(sink), metadata)
+
+    def _name(self, sink: TableSink) -> SegmentFileName:
+        assert sink.day is not None  # set with the sink's first batch
+        return SegmentFileName(sink.kind, self.tp.topic, self.tp.partition, self.stats.first_offset, sink.day)
+
+    def _write_data(self) -> None:
+        if not self._data.buffer:
+            return
+        if not self.schema.frozen:
+            self.schema.freeze()
+            self.topic.fix(self.schema.columns)
+        self._data.write(self._name(self._data), self.schema.arrow_schema(), conform)
+
+    def _write_quarantine(self) -> None:
+        if self._quarantine.buffer:
+            self._quarantine.write(self._name(self._quarantine), QUARANTINE_SCHEMA, _same)

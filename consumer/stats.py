@@ -1,0 +1,150 @@
+"""Counters, memory and GC measurements, and the periodic `stats` event.
+
+Memory is reported two ways: RSS of the process (psutil) and the Arrow memory pool's current and
+peak bytes. GC pauses are timed through gc.callbacks, so the cost of Python's cyclic collector
+shows up next to the throughput it takes away.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+import pyarrow as pa
+import structlog
+
+from consumer.naming import FileKind
+from consumer.records import TopicPartition
+from consumer.segment import SegmentReport
+
+
+@dataclass(slots=True)
+class Counters:
+    """Monotonic totals since start-up."""
+
+    records_in: int = 0
+    rows_archived: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+    files_committed: int = 0
+    bytes_committed: int = 0
+    flushes_on_pressure: int = 0
+
+    def record(self, report: SegmentReport) -> None:
+        """Count a finished segment's files."""
+        self.files_committed += len(report.files)
+        for file in report.files:
+            self.bytes_committed += file.bytes
+            if file.kind is FileKind.DATA:
+                self.rows_archived += file.rows
+
+
+class GcMonitor:
+    """Counts collections per generation and the time spent in them."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.pause_s = 0.0
+        self._started: float | None = None
+
+    def install(self) -> None:
+        gc.callbacks.append(self._on_gc)
+
+    def uninstall(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: Mapping[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.pause_s += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+            self._started = None
+
+
+@dataclass(slots=True)
+class Gauges:
+    """Point-in-time values supplied by the parts that own them."""
+
+    buffered_rows: int
+    buffered_bytes: int
+    open_files: int
+    partitions: int
+    tracked_topics: int
+
+
+@dataclass(slots=True)
+class _Previous:
+    at: float
+    records_in: int = 0
+    rows_archived: int = 0
+    gc_collections: list[int] = field(default_factory=lambda: [0, 0, 0])
+    gc_pause_s: float = 0.0
+
+
+class StatsReporter:
+    """Emits one `stats` event every interval: memory, buffers, rates, GC and consumer lag."""
+
+    def __init__(
+        self,
+        interval_s: float,
+        counters: Counters,
+        gc_monitor: GcMonitor,
+        gauges: Callable[[], Gauges],
+        now: float,
+    ) -> None:
+        self._interval_s = interval_s
+        self.counters = counters
+        self._gc = gc_monitor
+        self._gauges = gauges
+        self._lag: dict[TopicPartition, int] = {}
+        self._previous = _Previous(now)
+        self._process = psutil.Process()
+        self._log = structlog.get_logger(component="stats")
+
+    def update_lag(self, lag: dict[TopicPartition, int]) -> None:
+        self._lag = lag
+
+    def maybe_emit(self, now: float) -> None:
+        if now - self._previous.at >= self._interval_s:
+            self.emit(now)
+
+    def emit(self, now: float) -> None:
+        previous, counters, pool = self._previous, self.counters, pa.default_memory_pool()
+        elapsed = max(now - previous.at, 1e-9)
+        gauges = self._gauges()
+        self._log.info(
+            "stats",
+            rss_bytes=self._process.memory_info().rss,
+            arrow_bytes=pool.bytes_allocated(),
+            arrow_peak_bytes=pool.max_memory(),
+            arrow_backend=pool.backend_name,
+            buffered_rows=gauges.buffered_rows,
+            buffered_bytes=gauges.buffered_bytes,
+            open_files=gauges.open_files,
+            partitions=gauges.partitions,
+            tracked_topics=gauges.tracked_topics,
+            records_in=counters.records_in,
+            rows_archived=counters.rows_archived,
+            quarantined=counters.quarantined,
+            skipped=counters.skipped,
+            files_committed=counters.files_committed,
+            flushes_on_pressure=counters.flushes_on_pressure,
+            records_in_per_s=round((counters.records_in - previous.records_in) / elapsed, 1),
+            rows_archived_per_s=round((counters.rows_archived - previous.rows_archived) / elapsed, 1),
+            gc_collections=[
+                now_count - before
+                for now_count, before in zip(self._gc.collections, previous.gc_collections, strict=True)
+            ],
+            gc_pause_ms=round((self._gc.pause_s - previous.gc_pause_s) * 1000, 2),
+            consumer_lag={str(tp): lag for tp, lag in sorted(self._lag.items())},
+            consumer_lag_total=sum(self._lag.values()),
+        )
+        self._previous = _Previous(
+            now, counters.records_in, counters.rows_archived, list(self._gc.collections), self._gc.pause_s
+        )

@@ -1,0 +1,170 @@
+"""Durable file storage on a local filesystem: hidden in-progress files that become visible atomically.
+
+A file is written under its in-progress name, then committed: fsync, hard-link to the final name
+(which never replaces an existing file), unlink the in-progress name, fsync the folder. A crash at
+any point leaves either no finished file or a complete one. Every OSError becomes a StorageError
+naming the path, at this one boundary.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from consumer.errors import StorageError
+from consumer.naming import (
+    FileKind,
+    SegmentFileName,
+    parse_date_directory,
+    parse_file_name,
+    parse_in_progress_name,
+    topic_directory,
+)
+
+
+@contextmanager
+def _storage_errors(action: str, path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StorageError(f"cannot {action} {path}: {reason}") from exc
+
+
+@dataclass
+class TopicListing:
+    """The files of one topic and kind found on storage."""
+
+    finished: list[SegmentFileName] = field(default_factory=list)
+    in_progress: list[tuple[int, str]] = field(default_factory=list)  # (partition, relative path)
+
+
+class PendingFile:
+    """A file being written under its hidden name; commit() makes it durable and visible."""
+
+    def __init__(self, root: Path, name: SegmentFileName) -> None:
+        self._final = root / name.path
+        self._temporary = root / name.in_progress_path
+        with _storage_errors("create", self._temporary):
+            _make_directories(root, self._temporary.parent)
+            self.sink = pa.OSFile(str(self._temporary), "wb")
+
+    def commit(self) -> int:
+        """Flush to disk and publish under the final name; return the file's size in bytes."""
+        with _storage_errors("finish", self._final):
+            os.fsync(self.sink.fileno())
+            size = int(self.sink.tell())
+            self.sink.close()
+            _publish(self._temporary, self._final)
+            _fsync_directory(self._final.parent)
+        return size
+
+    def abort(self) -> None:
+        """Discard the file; nothing becomes visible."""
+        with _storage_errors("discard", self._temporary):
+            if not self.sink.closed:
+                self.sink.close()
+            self._temporary.unlink(missing_ok=True)
+
+
+class LocalStorage:
+    """The archive on a local (or mounted) filesystem."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def check_writable(self) -> None:
+        """Create the root if needed and prove a file can be written and removed there."""
+        probe = self.root / ".write-probe"
+        with _storage_errors("write to output root", self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"ok")
+            probe.unlink()
+
+    def create(self, name: SegmentFileName) -> PendingFile:
+        return PendingFile(self.root, name)
+
+    def scan(self, kind: FileKind, topic: str) -> TopicListing:
+        """List the finished and in-progress files of a topic (all partitions, all dates)."""
+        listing = TopicListing()
+        base = self.root / topic_directory(kind, topic)
+        with _storage_errors("list", base):
+            if not base.is_dir():
+                return listing
+            for day_dir in sorted(base.iterdir()):
+                day = parse_date_directory(day_dir.name)
+                if day is None or not day_dir.is_dir():
+                    continue
+                for entry in day_dir.iterdir():
+                    self._classify(kind, day, entry, listing)
+        return listing
+
+    def _classify(self, kind: FileKind, day: date, entry: Path, listing: TopicListing) -> None:
+        finished = parse_file_name(entry.name)
+        if finished is not None:
+            topic, partition, offset = finished
+            listing.finished.append(SegmentFileName(kind, topic, partition, offset, day))
+            return
+        in_progress = parse_in_progress_name(entry.name)
+        if in_progress is not None:
+            listing.in_progress.append((in_progress[1], str(entry.relative_to(self.root))))
+
+    def read_metadata(self, relative: str) -> pq.FileMetaData:
+        path = self.root / relative
+        with _storage_errors("read", path):
+            return pq.read_metadata(str(path))
+
+    def delete(self, relative: str) -> None:
+        path = self.root / relative
+        with _storage_errors("delete", path):
+            path.unlink(missing_ok=True)
+            _fsync_directory(path.parent)
+
+    def describe(self, relative: str) -> str:
+        """The location of a relative path, for messages."""
+        return str(self.root / relative)
+
+
+def _make_directories(root: Path, directory: Path) -> None:
+    """Create directory and its missing parents under root, making each new entry durable."""
+    missing: list[Path] = []
+    current = directory
+    while not current.exists() and current != root.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        _fsync_directory(path.parent)
+
+
+def _publish(temporary: Path, final: Path) -> None:
+    """Give the file its final name without ever replacing an existing finished file."""
+    try:
+        os.link(temporary, final)
+    except FileExistsError:
+        raise StorageError(f"refusing to replace the finished file {final}") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        # Filesystems without hard links: a checked rename (this process owns the partition).
+        if final.exists():
+            raise StorageError(f"refusing to replace the finished file {final}") from None
+        os.rename(temporary, final)
+        return
+    temporary.unlink()
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
