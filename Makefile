@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config/archiver.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format broker-start broker-stop clean
+.PHONY: install run test lint format bench bench-quick broker-start broker-stop clean
 
 install: $(STAMP)
 
@@ -27,13 +27,20 @@ test: install lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check consumer tests scripts/kafka-local
-	$(BIN)/ruff format --check consumer tests scripts/kafka-local
+	$(BIN)/ruff check consumer tests bench scripts/kafka-local
+	$(BIN)/ruff format --check consumer tests bench scripts/kafka-local
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix consumer tests scripts/kafka-local
-	$(BIN)/ruff format consumer tests scripts/kafka-local
+	$(BIN)/ruff check --fix consumer tests bench scripts/kafka-local
+	$(BIN)/ruff format consumer tests bench scripts/kafka-local
+
+# Benchmarks are not part of `make test`: they need minutes and a quiet machine.
+bench: install
+	$(BIN)/python -m bench.run --workloads W1,W2,W3
+
+bench-quick: install
+	$(BIN)/python -m bench.run --quick --workloads W1,W2
 
 broker-start:
 	$(PYTHON) scripts/kafka-local start

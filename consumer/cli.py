@@ -77,7 +77,7 @@ def _check_config(settings: Settings) -> int:
 
 
 def _create_topics(settings: Settings, partitions: int) -> int:
-    from consumer.kafka import create_missing_topics  # noqa: PLC0415 - only this command needs the admin client
+    from consumer.kafka.admin import create_missing_topics  # noqa: PLC0415 - only this command needs the admin client
 
     try:
         created = create_missing_topics(settings.kafka, partitions)

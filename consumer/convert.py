@@ -41,9 +41,10 @@ METADATA_TYPES: dict[str, pa.DataType] = {
 }
 JSON_TYPE = Kind.JSON.arrow_type
 NONE_TYPE = type(None)
-# orjson writes floats of magnitude >= 1e16 with an exponent; an integer literal beyond 64 bits
-# becomes such a float (>= 9.2e18), so JSON text with an exponent of 18 or more is re-checked.
-HUGE_NUMBER_IN_JSON = r"[0-9]e(?:1[89]|[2-9][0-9]|[1-3][0-9][0-9])[,\]}]"
+# orjson writes floats of magnitude >= 1e16 with an exponent ("1.8446744073709552e+19"); an
+# integer literal beyond 64 bits becomes such a float (>= 9.2e18), so JSON text holding a number
+# with an exponent of 18 or more is re-checked against the raw record.
+HUGE_NUMBER_IN_JSON = r"[0-9]e\+(?:1[89]|[2-9][0-9]|[1-3][0-9][0-9])(?:[,\]}]|$)"
 # Kinds whose pyarrow conversion would silently alter some Python types: the types allowed as-is.
 _SILENT_CONVERSIONS: dict[Kind, set[type]] = {Kind.INT64: {int}, Kind.FLOAT64: {int, float}}
 
@@ -90,7 +91,10 @@ class RowConverter:
         for key, kind in file.columns.items():
             if key in present:
                 values = [row.get(key) for row in rows]
-                arrays.append(_column(key, _kind_for(key, kind, values, file, topic), values, misfits))
+                array = _column(key, _kind_for(key, kind, values, file, topic), values, misfits)
+                if array.type == pa.int64():
+                    topic.note_integers(key, _largest_magnitude(array))
+                arrays.append(array)
             else:
                 arrays.append(pa.nulls(len(rows), kind.arrow_type))
         arrays.append(_extra_column(rows, present.difference(file.columns), file.columns.keys(), misfits))
@@ -137,10 +141,17 @@ def _kind_for(key: str, kind: Kind, values: list[Any], file: FileSchema, topic: 
         file.retype(key, registered)
         return registered
     widens = kind is Kind.INT64 and not file.frozen and float in set(map(type, values))
-    if widens and _exact_as_floats(values) and topic.widen(key):
+    if widens and _exact_as_floats(values) and topic.widen(key):  # only if every int seen so far is exact
         file.retype(key, Kind.FLOAT64)
         return Kind.FLOAT64
     return kind
+
+
+def _largest_magnitude(array: pa.Array) -> int:
+    bounds = pc.min_max(array)
+    low: int = bounds["min"].as_py() or 0
+    high: int = bounds["max"].as_py() or 0
+    return max(abs(low), abs(high))
 
 
 def _exact_as_floats(values: list[Any]) -> bool:
@@ -228,8 +239,13 @@ def _find_huge_integers(
         elif kind is Kind.JSON and array.null_count < len(array):
             found = pc.match_substring_regex(array.storage, HUGE_NUMBER_IN_JSON)
             suspects.update(pc.indices_nonzero(pc.fill_null(found, False)).to_pylist())
-    for row in suspects:
-        if _holds_huge_integer(json.loads(decoded.values[row])):
+    for row in suspects.difference(misfits.failed):
+        try:
+            huge = _holds_huge_integer(json.loads(decoded.values[row]))
+        except RecursionError:
+            misfits.failed[row] = (Reason.UNCONVERTIBLE, "nested too deeply to check its numbers exactly")
+            continue
+        if huge:
             misfits.failed[row] = (
                 Reason.INTEGER_OUT_OF_RANGE,
                 "an integer beyond 64 bits cannot be kept exactly",

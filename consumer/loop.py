@@ -7,16 +7,24 @@ committed only from finished segments, once per iteration for all partitions tog
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from consumer.assignment import Assignment
 from consumer.clock import Clock
 from consumer.ingest import Ingest
-from consumer.kafka import KafkaSource
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
-from consumer.records import TopicPartition
+from consumer.records import RawBatch, TopicPartition
 from consumer.stats import StatsReporter
+
+
+class RecordSource(Protocol):
+    """Where records come from and where durable offsets go (the Kafka consumer, in production)."""
+
+    def poll(self) -> list[RawBatch]: ...
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
 
 
 class ArchiveLoop:
@@ -24,7 +32,7 @@ class ArchiveLoop:
 
     def __init__(
         self,
-        source: KafkaSource,
+        source: RecordSource,
         assignment: Assignment,
         ingest: Ingest,
         committer: OffsetCommitter,

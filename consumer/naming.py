@@ -23,7 +23,7 @@ QUARANTINE_DIR = "_quarantine"
 SUFFIX = ".parquet"
 IN_PROGRESS_SUFFIX = ".inprogress"
 OFFSET_DIGITS = 20
-_FILE_NAME = re.compile(r"(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>\d+)\+(?P<offset>\d{20})\.parquet")
+_FILE_NAME = re.compile(r"(?P<topic>[A-Za-z0-9._-]+)\+(?P<partition>0|[1-9]\d*)\+(?P<offset>\d{20})\.parquet")
 
 
 class FileKind(StrEnum):
@@ -102,8 +102,12 @@ class DayRule:
             found = _field_day(row.get(self._field), self._unit)
             if found is not None:
                 return found
-        seconds = timestamp_ms / 1000 if timestamp_ms is not None and timestamp_ms >= 0 else now_s
-        return datetime.fromtimestamp(seconds, tz=UTC).date()
+        if timestamp_ms is not None and timestamp_ms >= 0:
+            try:
+                return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).date()
+            except (ValueError, OverflowError, OSError):
+                pass  # a timestamp past year 9999: the wall clock decides
+        return datetime.fromtimestamp(now_s, tz=UTC).date()
 
 
 _UNIT_SECONDS = {"s": 1, "ms": 1_000, "us": 1_000_000}

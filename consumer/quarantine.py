@@ -1,5 +1,7 @@
 """The quarantine's rows: every rejected record with its origin, raw bytes and the reason.
 
+The origin columns have the data files' names (`_partition`, `_offset`, ...), so the two join.
+
 Quarantine files follow the data files' rules (hidden while written, finished durably, offsets
 committed only after) and sit beside them under `_quarantine/<topic>/date=.../`.
 """
@@ -13,11 +15,11 @@ from consumer.records import Rejected, TopicPartition
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 QUARANTINE_SCHEMA = pa.schema(
     [
-        pa.field("topic", pa.string()),
-        pa.field("partition", pa.int32()),
-        pa.field("offset", pa.int64()),
-        pa.field("timestamp", TIMESTAMP),
-        pa.field("key", pa.binary()),
+        pa.field("_topic", pa.string()),
+        pa.field("_partition", pa.int32()),
+        pa.field("_offset", pa.int64()),
+        pa.field("_timestamp", TIMESTAMP),
+        pa.field("_key", pa.binary()),
         pa.field("value", pa.binary()),
         pa.field("reason", pa.string()),
         pa.field("detail", pa.string()),

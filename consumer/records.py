@@ -96,6 +96,8 @@ class Decoder:
     def decode(self, raw: RawBatch) -> DecodedBatch:
         """Parse every value; the whole poll at C speed when all are good, one by one otherwise."""
         values = raw.values
+        if not values:
+            return DecodedBatch(raw.tp, [], [], [], [], [], [], 0, -1, -1)
         try:
             if max(map(len, values)) <= self._max_value_bytes:  # type: ignore[arg-type]
                 rows = list(map(orjson.loads, values))  # type: ignore[arg-type]
@@ -125,7 +127,7 @@ class Decoder:
             try:
                 row = loads(value)
             except orjson.JSONDecodeError as exc:
-                rejected.append(self._reject(raw, index, _parse_failure(exc), str(exc)))
+                rejected.append(self._reject(raw, index, _parse_failure(value), str(exc)))
                 continue
             if type(row) is dict:
                 rows.append(row)
@@ -167,5 +169,9 @@ class Decoder:
         )
 
 
-def _parse_failure(exc: orjson.JSONDecodeError) -> Reason:
-    return Reason.INVALID_UTF8 if "UTF-8" in str(exc) else Reason.INVALID_JSON
+def _parse_failure(value: bytes) -> Reason:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return Reason.INVALID_UTF8
+    return Reason.INVALID_JSON

@@ -34,6 +34,7 @@ EXACT_FLOAT_INT = 2**53
 MAX_KEY_LENGTH = 255
 EXTRA_COLUMN = "_extra"
 RESERVED_NAMES = frozenset({"_partition", "_offset", "_timestamp", "_key", EXTRA_COLUMN})
+_RESERVED_FOLDED = frozenset(name.casefold() for name in RESERVED_NAMES)
 SAMPLE_ROWS = 512  # rows per batch whose keys are counted
 DECAY_ROWS = 100_000  # counts halve after this many sampled rows
 
@@ -153,10 +154,11 @@ def _count(item: tuple[str, int]) -> int:
 
 @dataclass(slots=True)
 class Column:
-    """A typed column of a topic: its kind, and whether a written file has fixed that kind."""
+    """A topic's typed column: its kind, whether a written file fixed it, its largest integer so far."""
 
     kind: Kind
     fixed: bool = False
+    largest_integer: int = 0
 
 
 class TopicSchema:
@@ -190,10 +192,19 @@ class TopicSchema:
         self.columns[key] = Column(kind)
         self._folded.add(key.casefold())
 
+    def note_integers(self, key: str, magnitude: int) -> None:
+        """Remember the largest integer buffered in a column that may still widen."""
+        column = self.columns.get(key)
+        if column is not None and not column.fixed:
+            column.largest_integer = max(column.largest_integer, magnitude)
+
     def widen(self, key: str) -> bool:
-        """Turn an int64 column that no written file holds yet into float64; True if it was widened."""
+        """Turn an int64 column that no written file holds yet into float64; True if it was widened.
+
+        Only when every integer buffered for it (in any partition) is exact as a float.
+        """
         column = self.columns[key]
-        if column.fixed or column.kind is not Kind.INT64:
+        if column.fixed or column.kind is not Kind.INT64 or column.largest_integer > EXACT_FLOAT_INT:
             return False
         column.kind = Kind.FLOAT64
         return True
@@ -221,7 +232,7 @@ class TopicSchema:
 
 def valid_column_name(key: str) -> bool:
     """Keys that can be column names in every common reader; the others stay in `_extra`."""
-    return 0 < len(key) <= MAX_KEY_LENGTH and key not in RESERVED_NAMES and key.isprintable()
+    return 0 < len(key) <= MAX_KEY_LENGTH and key.casefold() not in _RESERVED_FOLDED and key.isprintable()
 
 
 class FileSchema:

@@ -10,8 +10,8 @@ always means its whole segment is durable (recovery relies on this).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 
 import orjson
@@ -23,7 +23,7 @@ from consumer.convert import Conversion, conform
 from consumer.naming import DayRule, FileKind, SegmentFileName
 from consumer.parquet_file import ParquetFile, WriterOptions
 from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
-from consumer.records import DecodedBatch, TopicPartition
+from consumer.records import DecodedBatch, Rejected, TopicPartition
 from consumer.rotation import FileProgress, RotationReason
 from consumer.schema import FileSchema, TopicSchema
 from consumer.storage import LocalStorage
@@ -71,6 +71,35 @@ class SegmentReport:
         return self.last_offset + 1
 
 
+def kept_rows(decoded: DecodedBatch, conversion: Conversion) -> Sequence[int]:
+    """Indices of the decoded rows that conversion kept (those in its batch), in order."""
+    if not conversion.rejected:
+        return range(len(decoded.rows))
+    dropped = {entry.offset for entry in conversion.rejected}
+    return [index for index, offset in enumerate(decoded.offsets) if offset not in dropped]
+
+
+def rejected_in_order(decoded: DecodedBatch, conversion: Conversion) -> list[Rejected]:
+    """Every record of the poll bound for the quarantine, in offset order."""
+    if not conversion.rejected:
+        return decoded.rejected
+    return sorted([*decoded.rejected, *conversion.rejected], key=lambda entry: entry.offset)
+
+
+@dataclass(slots=True)
+class TimeRange:
+    """The earliest and latest Kafka timestamps (ms) of a file's records."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def extend(self, timestamps: Iterable[int | None]) -> None:
+        known = [stamp for stamp in timestamps if stamp is not None]
+        if known:
+            self.low = min(known) if self.low is None else min(self.low, *known)
+            self.high = max(known) if self.high is None else max(self.high, *known)
+
+
 @dataclass(slots=True)
 class SegmentStats:
     """The offsets and counts of a segment, recorded in its files' footers."""
@@ -80,23 +109,21 @@ class SegmentStats:
     rows: int = 0
     quarantined: int = 0
     skipped: int = 0
-    min_timestamp_ms: int | None = None
-    max_timestamp_ms: int | None = None
+    data_time: TimeRange = field(default_factory=TimeRange)
+    quarantine_time: TimeRange = field(default_factory=TimeRange)
 
     def record(self, decoded: DecodedBatch, conversion: Conversion) -> None:
+        kept, rejected = kept_rows(decoded, conversion), rejected_in_order(decoded, conversion)
         self.last_offset = max(self.last_offset, decoded.last_offset)
-        self.rows += conversion.batch.num_rows if conversion.batch is not None else 0
-        self.quarantined += len(decoded.rejected) + len(conversion.rejected)
+        self.rows += len(kept)
+        self.quarantined += len(rejected)
         self.skipped += decoded.skipped
-        timestamps = [stamp for stamp in decoded.timestamps_ms if stamp is not None]
-        if timestamps:
-            low, high = min(timestamps), max(timestamps)
-            self.min_timestamp_ms = low if self.min_timestamp_ms is None else min(self.min_timestamp_ms, low)
-            self.max_timestamp_ms = (
-                high if self.max_timestamp_ms is None else max(self.max_timestamp_ms, high)
-            )
+        timestamps = decoded.timestamps_ms
+        self.data_time.extend(timestamps if len(kept) == len(timestamps) else [timestamps[i] for i in kept])
+        self.quarantine_time.extend(entry.timestamp_ms for entry in rejected)
 
     def metadata(self, tp: TopicPartition, kind: FileKind, reason: RotationReason) -> dict[str, str]:
+        times = self.data_time if kind is FileKind.DATA else self.quarantine_time
         values: dict[str, object] = {
             "version": __version__,
             "kind": kind.value,
@@ -108,8 +135,8 @@ class SegmentStats:
             "data_records": self.rows,
             "quarantined": self.quarantined,
             "skipped": self.skipped,
-            "min_timestamp_ms": self.min_timestamp_ms,
-            "max_timestamp_ms": self.max_timestamp_ms,
+            "min_timestamp_ms": times.low,
+            "max_timestamp_ms": times.high,
             "rotation_reason": reason.value,
         }
         return {
@@ -221,11 +248,12 @@ class Segment:
         days = self._settings.days
         if conversion.batch is not None:
             if self._data.day is None:
-                self._data.day = days.day(decoded.rows[0], decoded.timestamps_ms[0], wall_now)
+                first = kept_rows(decoded, conversion)[0]
+                self._data.day = days.day(decoded.rows[first], decoded.timestamps_ms[first], wall_now)
             self._data.buffer.add(conversion.batch)
             if self._data.full:
                 self._write_data()
-        rejected = [*decoded.rejected, *conversion.rejected]
+        rejected = rejected_in_order(decoded, conversion)
         if rejected:
             if self._quarantine.day is None:
                 self._quarantine.day = days.day(None, rejected[0].timestamp_ms, wall_now)
@@ -296,6 +324,8 @@ class Segment:
         if not self._data.buffer:
             return
         if not self.schema.frozen:
+            for key in self.schema.columns:  # adopt a widening made after this file last saw the key
+                self.schema.retype(key, self.topic.columns[key].kind)
             self.schema.freeze()
             self.topic.fix(self.schema.columns)
         self._data.write(self._name(self._data), self.schema.arrow_schema(), conform)

@@ -67,6 +67,16 @@ class GcMonitor:
             self._started = None
 
 
+class ConsumerLag:
+    """The latest per-partition lag reported by the Kafka client's statistics."""
+
+    def __init__(self) -> None:
+        self.latest: dict[TopicPartition, int] = {}
+
+    def update(self, lag: dict[TopicPartition, int]) -> None:
+        self.latest = lag
+
+
 @dataclass(slots=True)
 class Gauges:
     """Point-in-time values supplied by the parts that own them."""
@@ -96,19 +106,17 @@ class StatsReporter:
         counters: Counters,
         gc_monitor: GcMonitor,
         gauges: Callable[[], Gauges],
+        lag: ConsumerLag,
         now: float,
     ) -> None:
         self._interval_s = interval_s
         self.counters = counters
         self._gc = gc_monitor
         self._gauges = gauges
-        self._lag: dict[TopicPartition, int] = {}
+        self._lag = lag
         self._previous = _Previous(now)
         self._process = psutil.Process()
         self._log = structlog.get_logger(component="stats")
-
-    def update_lag(self, lag: dict[TopicPartition, int]) -> None:
-        self._lag = lag
 
     def maybe_emit(self, now: float) -> None:
         if now - self._previous.at >= self._interval_s:
@@ -142,8 +150,8 @@ class StatsReporter:
                 for now_count, before in zip(self._gc.collections, previous.gc_collections, strict=True)
             ],
             gc_pause_ms=round((self._gc.pause_s - previous.gc_pause_s) * 1000, 2),
-            consumer_lag={str(tp): lag for tp, lag in sorted(self._lag.items())},
-            consumer_lag_total=sum(self._lag.values()),
+            consumer_lag={str(tp): lag for tp, lag in sorted(self._lag.latest.items())},
+            consumer_lag_total=sum(self._lag.latest.values()),
         )
         self._previous = _Previous(
             now, counters.records_in, counters.rows_archived, list(self._gc.collections), self._gc.pause_s

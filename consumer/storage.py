@@ -104,17 +104,16 @@ class LocalStorage:
                 if day is None or not day_dir.is_dir():
                     continue
                 for entry in day_dir.iterdir():
-                    self._classify(kind, day, entry, listing)
+                    self._classify(kind, topic, day, entry, listing)
         return listing
 
-    def _classify(self, kind: FileKind, day: date, entry: Path, listing: TopicListing) -> None:
+    def _classify(self, kind: FileKind, topic: str, day: date, entry: Path, listing: TopicListing) -> None:
         finished = parse_file_name(entry.name)
-        if finished is not None:
-            topic, partition, offset = finished
-            listing.finished.append(SegmentFileName(kind, topic, partition, offset, day))
+        if finished is not None and finished[0] == topic:
+            listing.finished.append(SegmentFileName(kind, topic, finished[1], finished[2], day))
             return
         in_progress = parse_in_progress_name(entry.name)
-        if in_progress is not None:
+        if in_progress is not None and in_progress[0] == topic:
             listing.in_progress.append((in_progress[1], str(entry.relative_to(self.root))))
 
     def read_metadata(self, relative: str) -> pq.FileMetaData:

@@ -1,4 +1,4 @@
-"""The only importer of confluent_kafka: builds the consumer, polls batches, relays rebalances, commits.
+"""The consumer-group member: builds the consumer, polls batches, relays rebalances, commits.
 
 Client errors are translated here, once: fatal ones become KafkaFatalError, an unreachable cluster
 at start-up becomes KafkaUnavailableError, everything transient is logged and left to librdkafka's
@@ -15,8 +15,6 @@ from typing import Any, Protocol, cast
 import confluent_kafka as ck
 import orjson
 import structlog
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 from consumer.config import KafkaSettings
 from consumer.errors import CommitRefusedError, KafkaFatalError, KafkaUnavailableError
@@ -239,28 +237,6 @@ class KafkaSource:
 
     def _on_statistics(self, document: str) -> None:
         self._on_lag(parse_lag(orjson.loads(document)))
-
-
-def create_missing_topics(settings: KafkaSettings, partitions: int, timeout_s: float = 30.0) -> list[str]:
-    """Create the listed topics that do not exist yet; return the names created."""
-    admin = AdminClient({**settings.librdkafka_properties(), "bootstrap.servers": settings.bootstrap_servers})
-    try:
-        existing = admin.list_topics(timeout=timeout_s).topics
-    except ck.KafkaException as exc:
-        raise KafkaUnavailableError(
-            f"cannot reach Kafka at {settings.bootstrap_servers}: {exc.args[0]}"
-        ) from exc
-    missing = [topic for topic in settings.topics if topic not in existing]
-    if not missing:
-        return []
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions) for topic in missing])
-    for topic, future in futures.items():
-        try:
-            future.result(timeout=timeout_s)
-        except ck.KafkaException as exc:
-            if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
-                raise KafkaFatalError(f"cannot create topic {topic}: {exc.args[0].str()}") from exc
-    return missing
 
 
 def parse_lag(statistics: Mapping[str, Any]) -> dict[TopicPartition, int]:

@@ -1,0 +1,82 @@
+"""The archive side, wired from the settings: everything between a record source and finished files.
+
+The pipeline does not know where records come from: the daemon plugs in the Kafka consumer,
+tests plug in a scripted source and a fake clock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from consumer.assignment import Assignment
+from consumer.budget import MemoryBudget
+from consumer.clock import Clock
+from consumer.config import Settings
+from consumer.convert import RowConverter, metadata_fields
+from consumer.ingest import Ingest
+from consumer.loop import ArchiveLoop, RecordSource
+from consumer.naming import DayRule
+from consumer.offsets import OffsetCommitter
+from consumer.parquet_file import WriterOptions
+from consumer.partition_writer import PartitionWriter
+from consumer.records import Decoder, TopicPartition
+from consumer.recovery import Recovery
+from consumer.rotation import RotationPolicy
+from consumer.schema import SchemaPolicy, TopicSchema, TopicSchemas
+from consumer.segment import SinkSettings
+from consumer.stats import ConsumerLag, Counters, Gauges, GcMonitor, StatsReporter
+from consumer.storage import LocalStorage
+
+
+class Pipeline:
+    """Storage, schemas, writers, assignment, committer, stats and the loop, built once."""
+
+    def __init__(self, settings: Settings, source: RecordSource, clock: Clock, lag: ConsumerLag) -> None:
+        output, rotation = settings.output, settings.rotation
+        self.storage = LocalStorage(Path(output.root))
+        self.counters = Counters()
+        self.gc_monitor = GcMonitor()
+        self.schemas = TopicSchemas(SchemaPolicy())
+        self._sinks = SinkSettings(
+            self.storage,
+            WriterOptions(output.compression, output.compression_level),
+            rotation.row_group_max_bytes,
+            rotation.row_group_max_rows,
+            DayRule(output.date_field, output.date_field_unit),
+        )
+        self._policy = RotationPolicy(
+            rotation.file_max_bytes,
+            rotation.file_max_age_s,
+            rotation.file_max_idle_s,
+            rotation.file_max_row_groups,
+        )
+        self._metadata_fields = metadata_fields(output.metadata_columns)
+        self.committer = OffsetCommitter(source.commit)
+        self.assignment = Assignment(
+            Recovery(self.storage), self.schemas, self._make_writer, self.committer, clock
+        )
+        self.stats = StatsReporter(
+            settings.stats.interval_s, self.counters, self.gc_monitor, self._gauges, lag, clock.monotonic()
+        )
+        ingest = Ingest(
+            Decoder(settings.records.max_value_bytes, settings.records.tombstones == "quarantine"),
+            RowConverter(output.metadata_columns),
+            MemoryBudget(settings.memory.max_buffered_bytes),
+            self.counters,
+        )
+        self.loop = ArchiveLoop(source, self.assignment, ingest, self.committer, self.stats, clock)
+
+    def _make_writer(self, tp: TopicPartition, topic: TopicSchema) -> PartitionWriter:
+        return PartitionWriter(
+            tp, topic, self._metadata_fields, self._sinks, self._policy, self.counters.record
+        )
+
+    def _gauges(self) -> Gauges:
+        writers = list(self.assignment.writers())
+        return Gauges(
+            buffered_rows=sum(writer.buffered_rows for writer in writers),
+            buffered_bytes=sum(writer.buffered_bytes for writer in writers),
+            open_files=sum(writer.open_files for writer in writers),
+            partitions=len(writers),
+            tracked_topics=len(self.schemas),
+        )

@@ -1,0 +1,238 @@
+"""The archiving pipeline end to end: real broker, the real command, DuckDB reading the output."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+
+from consumer.errors import ExitCode
+from tests.support.archive import (
+    archive_until_committed,
+    archiver_config,
+    data_columns,
+    read_quarantine,
+    read_rows,
+    rebuild,
+    wait_until_committed,
+    without_nulls,
+)
+from tests.support.daemon import DaemonProcess
+from tests.support.kafka_tools import committed_offsets, end_offsets, produce
+
+Record = tuple[int, bytes | None, bytes | None]
+
+
+def _varied_object(index: int, rng: random.Random) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": index,
+        "user": f"user-{rng.randint(1, 50)}",
+        "amount": round(rng.uniform(0, 500), 2),
+        "active": rng.random() < 0.5,
+        "tags": rng.sample(["a", "b", "c", "d"], rng.randint(0, 3)),
+        "address": {"city": rng.choice(["Berlin", "Lyon", "Oslo"]), "zip": f"{rng.randint(0, 99999):05d}"},
+        "note": None if index % 5 == 0 else f"note {index} é 字",
+    }
+    if index % 7 == 0:
+        record[f"sensor_{index}"] = rng.random()  # a key almost never seen twice
+    if index % 11 == 0:
+        record["amount"] = str(record["amount"])  # a type flip
+    if index % 13 == 0:
+        record["ratio.v2/x"] = index / 3
+    return record
+
+
+def _produce_mixed(
+    bootstrap: str, topic: str, partitions: int, count: int
+) -> tuple[dict[tuple[int, int], dict[str, Any]], dict[tuple[int, int], str]]:
+    """Produce good objects with a sprinkling of bad values; return what each (partition, offset) holds."""
+    rng = random.Random(7)
+    bad: list[tuple[bytes | None, str]] = [
+        (b"{not json", "invalid_json"),
+        (b"[1, 2, 3]", "not_an_object"),
+        (b'"just a string"', "not_an_object"),
+        (b'{"text": "\xff\xfe"}', "invalid_utf8"),
+        (b'{"pad": "' + b"x" * 5000 + b'"}', "oversize"),
+        (b"", "invalid_json"),
+    ]
+    records: list[Record] = []
+    good: dict[tuple[int, int], dict[str, Any]] = {}
+    rejected: dict[tuple[int, int], str] = {}
+    next_offset = Counter[int]()
+    for index in range(count):
+        partition = index % partitions
+        offset = next_offset[partition]
+        next_offset[partition] += 1
+        if index % 97 == 3:
+            value, reason = bad[(index // 97) % len(bad)]
+            rejected[(partition, offset)] = reason
+        elif index % 151 == 5:
+            value = None  # a tombstone: counted and skipped
+        else:
+            obj = _varied_object(index, rng)
+            good[(partition, offset)] = without_nulls(obj)
+            value = orjson.dumps(obj)
+        records.append((partition, str(index).encode(), value))
+    produce(bootstrap, topic, records)
+    return good, rejected
+
+
+def test_archives_every_record_exactly_with_bad_ones_quarantined(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """Good records come back from DuckDB with their content, bad ones are quarantined, offsets committed."""
+    topic = topic_factory(3)
+    good, rejected = _produce_mixed(kafka_bootstrap, topic, 3, 3000)
+    config = archiver_config(
+        tmp_path / "a.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        records={"max_value_bytes": 4096},
+        rotation={"file_max_idle_s": 1.0},
+    )
+    archive_until_committed(config, kafka_bootstrap, group_id, topic, 3)
+    root = tmp_path / "archive"
+    rows = read_rows(root, topic)
+    columns = data_columns(rows)
+    archived = {(row["_partition"], row["_offset"]): rebuild(row, columns) for row in rows}
+    assert len(archived) == len(rows)  # no (partition, offset) twice
+    assert archived == good
+    quarantined = {(row["_partition"], row["_offset"]): row["reason"] for row in read_quarantine(root, topic)}
+    assert quarantined == rejected
+    assert committed_offsets(kafka_bootstrap, group_id, topic, 3) == end_offsets(kafka_bootstrap, topic, 3)
+    assert {"id", "user", "amount", "active", "tags", "address"} <= set(columns)
+
+
+def test_files_rotate_by_size_within_the_cap(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """A small file_max_bytes: several files per partition, each under the cap before its last row group."""
+    topic = topic_factory(2)
+    rng = random.Random(3)
+    produce(
+        kafka_bootstrap,
+        topic,
+        [(i % 2, None, orjson.dumps({"i": i, "text": rng.randbytes(120).hex()})) for i in range(8000)],
+    )
+    cap = 65536
+    config = archiver_config(
+        tmp_path / "a.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        rotation={"file_max_bytes": cap, "row_group_max_bytes": 65536, "file_max_idle_s": 1.0},
+        kafka={"poll_max_messages": 200},
+    )
+    daemon = archive_until_committed(config, kafka_bootstrap, group_id, topic, 2)
+    files = sorted((tmp_path / "archive" / topic).glob("**/*.parquet"))
+    per_partition = Counter(path.name.split("+")[1] for path in files)
+    assert min(per_partition.values()) >= 3, per_partition
+    reasons = Counter(event["reason"] for event in daemon.named("file_committed"))
+    assert reasons["size"] >= 4
+    for path in files:
+        metadata = pq.ParquetFile(path).metadata
+        last = metadata.row_group(metadata.num_row_groups - 1)
+        last_group_bytes = sum(last.column(i).total_compressed_size for i in range(last.num_columns))
+        footer_bytes = int.from_bytes(path.read_bytes()[-8:-4], "little") + 8
+        assert path.stat().st_size - last_group_bytes - footer_bytes < cap, path.name
+    assert len(read_rows(tmp_path / "archive", topic)) == 8000
+
+
+def test_quiet_partition_finishes_by_age_without_new_records(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """A file is finished and committed when it reaches file_max_age_s, though nothing else arrives."""
+    topic = topic_factory(1)
+    config = archiver_config(
+        tmp_path / "a.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        rotation={"file_max_age_s": 2.0, "file_max_idle_s": 600.0},
+    )
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_for_event("partitions_assigned")
+        produce(kafka_bootstrap, topic, [(0, None, b'{"quiet": true}') for _ in range(5)])
+        event = daemon.wait_for_event("file_committed", timeout_s=30)
+        wait_until_committed(kafka_bootstrap, group_id, topic, 1, timeout_s=10)
+    finally:
+        assert daemon.stop() == ExitCode.OK, daemon.describe()
+    assert event["reason"] == "age"
+    assert event["rows"] == 5
+    assert 2.0 <= event["age_s"] < 10.0
+
+
+def test_memory_pressure_flushes_largest_buffers_and_loses_nothing(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """Many partitions, a small budget: flushes happen, memory stays bounded, nothing is lost."""
+    partitions = 12
+    topic = topic_factory(partitions)
+    rng = random.Random(5)
+    count = 24000
+    produce(
+        kafka_bootstrap,
+        topic,
+        [
+            (i % partitions, None, orjson.dumps({"i": i, "blob": rng.randbytes(100).hex()}))
+            for i in range(count)
+        ],
+    )
+    budget = 1024 * 1024
+    config = archiver_config(
+        tmp_path / "a.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        memory={"max_buffered_bytes": budget},
+        rotation={"row_group_max_bytes": budget, "file_max_idle_s": 2.0},
+        kafka={"poll_max_messages": 500},
+        stats={"interval_s": 0.2},
+    )
+    daemon = archive_until_committed(config, kafka_bootstrap, group_id, topic, partitions)
+    stats = daemon.named("stats")
+    assert stats[-1]["flushes_on_pressure"] > 0
+    assert max(event["buffered_bytes"] for event in stats) <= budget
+    # One poll of 500 records converts to well under 1 MiB; writing a row group needs encode buffers.
+    assert max(event["arrow_peak_bytes"] for event in stats) <= budget + 4 * 1024 * 1024
+    rows = read_rows(tmp_path / "archive", topic)
+    assert sorted(row["i"] for row in rows) == list(range(count))
+
+
+def test_a_member_joining_mid_run_leaves_every_record_archived_once(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """A second daemon joins mid-run; revoked partitions are finished and committed, nothing is doubled."""
+    partitions = 4
+    topic = topic_factory(partitions)
+    first_half = [(i % partitions, None, orjson.dumps({"i": i})) for i in range(4000)]
+    second_half = [(i % partitions, None, orjson.dumps({"i": i})) for i in range(4000, 8000)]
+    produce(kafka_bootstrap, topic, first_half)
+    rotation = {"file_max_idle_s": 1.0}
+    first = DaemonProcess(
+        archiver_config(tmp_path / "a.toml", kafka_bootstrap, group_id, [topic], rotation=rotation)
+    )
+    second: DaemonProcess | None = None
+    try:
+        first.wait_for_event("file_committed", timeout_s=60)
+        second = DaemonProcess(
+            archiver_config(tmp_path / "b.toml", kafka_bootstrap, group_id, [topic], rotation=rotation)
+        )
+        second.wait_for_event("partitions_assigned", timeout_s=60)
+        first.wait_for_event("partitions_revoked", timeout_s=60)
+        produce(kafka_bootstrap, topic, second_half)
+        wait_until_committed(kafka_bootstrap, group_id, topic, partitions)
+    finally:
+        assert first.stop() == ExitCode.OK, first.describe()
+        if second is not None:
+            assert second.stop() == ExitCode.OK, second.describe()
+    rows = read_rows(tmp_path / "archive", topic)
+    assert Counter((row["_partition"], row["_offset"]) for row in rows).most_common(1)[0][1] == 1
+    assert sorted(row["i"] for row in rows) == list(range(8000))

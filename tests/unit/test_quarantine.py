@@ -1,0 +1,65 @@
+"""Quarantine rows: every rejected record with its origin, raw bytes and reason, in offset order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
+from consumer.records import Reason, Rejected, TopicPartition
+
+TP = TopicPartition("events", 7)
+BASE_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+# The columns by position: origin (topic, partition, offset, timestamp, key), then value, reason, detail.
+TOPIC, PARTITION, OFFSET, TIMESTAMP, KEY, VALUE, REASON, DETAIL = range(8)
+
+
+def _column(batch: pa.RecordBatch, index: int) -> list[object]:
+    values: list[object] = batch.column(index).to_pylist()
+    return values
+
+
+class TestQuarantineBatch:
+    def test_rows_follow_offset_order(self) -> None:
+        """Rejects gathered out of order come out sorted by offset."""
+        rejected = [
+            Rejected(9, BASE_MS, None, b"x", Reason.INTEGER_OUT_OF_RANGE, "big"),
+            Rejected(3, BASE_MS, None, b"[]", Reason.NOT_AN_OBJECT, "array"),
+            Rejected(5, BASE_MS, None, b"{", Reason.INVALID_JSON, "eof"),
+        ]
+        batch = quarantine_batch(TP, rejected)
+        assert _column(batch, OFFSET) == [3, 5, 9]
+        assert _column(batch, VALUE) == [b"[]", b"{", b"x"]
+
+    def test_columns_carry_origin_value_reason_and_detail(self) -> None:
+        """Each row names its topic and partition and keeps key, raw value, reason value and detail."""
+        batch = quarantine_batch(TP, [Rejected(4, BASE_MS + 1, b"key", None, Reason.TOMBSTONE, "tomb")])
+        assert batch.schema.equals(QUARANTINE_SCHEMA)
+        assert [
+            _column(batch, index) for index in (TOPIC, PARTITION, OFFSET, KEY, VALUE, REASON, DETAIL)
+        ] == [
+            ["events"],
+            [7],
+            [4],
+            [b"key"],
+            [None],
+            ["tombstone"],
+            ["tomb"],
+        ]
+
+    def test_timestamps_become_utc_microseconds(self) -> None:
+        """Kafka milliseconds become UTC timestamps; a missing timestamp stays null."""
+        rejected = [
+            Rejected(0, BASE_MS + 1, None, b"", Reason.INVALID_JSON, ""),
+            Rejected(1, None, None, b"", Reason.INVALID_JSON, ""),
+        ]
+        batch = quarantine_batch(TP, rejected)
+        assert batch.schema.field(TIMESTAMP).type == pa.timestamp("us", tz="UTC")
+        assert _column(batch, TIMESTAMP) == [datetime(2024, 1, 1, 0, 0, 0, 1000, tzinfo=UTC), None]
+
+    def test_no_rejects_give_an_empty_batch(self) -> None:
+        """Without rejects the batch has the quarantine schema and no rows."""
+        batch = quarantine_batch(TP, [])
+        assert batch.num_rows == 0
+        assert batch.schema.equals(QUARANTINE_SCHEMA)
