@@ -43,6 +43,7 @@ class Assignment:
         self._writers: dict[TopicPartition, PartitionWriter] = {}
         self._pending: dict[TopicPartition, int] = {}
         self._aborting = False
+        self.joined = False  # set by the first assignment, even an empty one
         self._log = structlog.get_logger(component="assignment")
 
     def writer(self, tp: TopicPartition) -> PartitionWriter | None:
@@ -57,6 +58,7 @@ class Assignment:
     # --- rebalance listener ---------------------------------------------------------------------
 
     def assigned(self, committed: Mapping[TopicPartition, int | None]) -> dict[TopicPartition, int | None]:
+        self.joined = True
         by_topic: dict[str, list[int]] = defaultdict(list)
         for tp in committed:
             by_topic[tp.topic].append(tp.partition)

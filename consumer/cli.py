@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _create_topics(settings, args.partitions)
     from consumer.daemon import run  # noqa: PLC0415 - keeps check-config free of the Kafka client
 
-    return run(settings)
+    return run(settings, os.environ)
 
 
 def _check_config(settings: Settings) -> int:

@@ -22,3 +22,13 @@ class SystemClock:
 
     def wall(self) -> float:
         return time.time()
+
+
+class Stopwatch:
+    """Measures how long an operation took (commit, file finish), independent of wall-clock jumps."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self._started

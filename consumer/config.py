@@ -204,6 +204,14 @@ class ShutdownSettings(Section):
     timeout_s: float = Field(default=30.0, gt=0)
 
 
+class MetricsSettings(Section):
+    """The optional HTTP endpoint with Prometheus metrics and /healthz."""
+
+    port: int = Field(default=0, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", min_length=1)
+    health_stall_s: float = Field(default=60.0, gt=0)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables override the TOML file."""
 
@@ -218,6 +226,7 @@ class Settings(BaseSettings):
     records: RecordsSettings = RecordsSettings()
     stats: StatsSettings = StatsSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Mapping
 
 import structlog
 
@@ -17,6 +18,9 @@ from consumer.clock import SystemClock
 from consumer.config import Settings
 from consumer.errors import ExitCode, FatalError, ShutdownAbortedError
 from consumer.kafka import KafkaSource
+from consumer.liveness import Liveness
+from consumer.metrics import MetricsEndpoint, MetricSources
+from consumer.notify import SystemdNotifier
 from consumer.pipeline import Pipeline
 from consumer.rotation import RotationReason
 from consumer.shutdown import ShutdownSignal
@@ -29,18 +33,39 @@ FINAL_COMMIT_ATTEMPTS = 3
 
 
 class Daemon:
-    """The pipeline fed by the Kafka consumer, with a lifecycle."""
+    """The pipeline fed by the Kafka consumer, with a lifecycle and its outside signals."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environment: Mapping[str, str]) -> None:
         self.settings = settings
         self.clock = SystemClock()
         lag = ConsumerLag()
         self.source = KafkaSource(settings.kafka, settings.stats.interval_s, lag.update)
-        self.pipeline = Pipeline(settings, self.source, self.clock, lag)
+        self.notifier = SystemdNotifier.from_environment(environment)
+        self.liveness = Liveness(
+            self.notifier,
+            joined=lambda: self.pipeline.assignment.joined,
+            summary=lambda: self.pipeline.stats.summary,
+            started_at=self.clock.monotonic(),
+        )
+        self.pipeline = Pipeline(settings, self.source, self.clock, lag, observers=[self.liveness])
+        self.metrics = self._metrics_endpoint(lag) if settings.metrics.port else None
+
+    def _metrics_endpoint(self, lag: ConsumerLag) -> MetricsEndpoint:
+        metrics = self.settings.metrics
+        sources = MetricSources(
+            self.pipeline.counters,
+            self.pipeline.gauges,
+            lag,
+            self.pipeline.gc_monitor,
+            lambda: self.liveness.stalled_for(self.clock.monotonic()),
+        )
+        return MetricsEndpoint(metrics.host, metrics.port, sources, metrics.health_stall_s)
 
     def start(self) -> None:
-        """Check the output, reach the cluster, join the group."""
+        """Check the output, open the metrics endpoint, reach the cluster, join the group."""
         self.pipeline.storage.check_writable()
+        if self.metrics is not None:
+            self.metrics.start()
         self.source.wait_for_cluster()
         self.source.subscribe(self.pipeline.assignment)
         gc.freeze()  # what start-up allocated is permanent: keep it out of every collection
@@ -49,6 +74,7 @@ class Daemon:
 
     def drain(self) -> None:
         """Finish every open file, commit, leave the group."""
+        self.notifier.stopping()
         assignment = self.pipeline.assignment
         durable = assignment.finish_all(RotationReason.SHUTDOWN)
         durable.update(assignment.take_pending())
@@ -60,15 +86,21 @@ class Daemon:
 
     def abort(self) -> None:
         """Discard in-progress files; commit nothing more."""
+        self.notifier.stopping()
         self.pipeline.assignment.abort_all()
 
+    def close(self) -> None:
+        self.pipeline.gc_monitor.uninstall()
+        if self.metrics is not None:
+            self.metrics.stop()
 
-def run(settings: Settings) -> int:
+
+def run(settings: Settings, environment: Mapping[str, str]) -> int:
     """Run until a signal; return the process exit code."""
     log = structlog.get_logger(component="daemon")
     shutdown = ShutdownSignal(settings.shutdown.timeout_s)
     shutdown.install()
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, environment)
     try:
         daemon.start()
         log.info(
@@ -96,7 +128,7 @@ def run(settings: Settings) -> int:
         daemon.abort()
         return ExitCode.FATAL
     finally:
-        daemon.pipeline.gc_monitor.uninstall()
+        daemon.close()
     pipeline = daemon.pipeline
     pipeline.stats.emit(daemon.clock.monotonic())
     counters = pipeline.counters

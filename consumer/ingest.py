@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 from consumer.budget import MemoryBudget
 from consumer.convert import RowConverter
+from consumer.counters import Counters
 from consumer.partition_writer import PartitionWriter
 from consumer.records import Decoder, RawBatch
-from consumer.stats import Counters
 
 
 class Ingest:
@@ -43,6 +43,5 @@ class Ingest:
         incoming = conversion.batch.get_total_buffer_size() if conversion.batch is not None else 0
         self._counters.flushes_on_pressure += self._budget.make_room(everyone, incoming)
         writer.append(decoded, conversion, now, wall_now)
-        self._counters.records_in += len(unseen)
-        self._counters.quarantined += len(decoded.rejected) + len(conversion.rejected)
-        self._counters.skipped += decoded.skipped
+        rejected = [*decoded.rejected, *conversion.rejected]
+        self._counters.record_poll(raw.tp.topic, len(unseen), rejected, decoded.skipped)

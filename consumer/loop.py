@@ -7,7 +7,7 @@ committed only from finished segments, once per iteration for all partitions tog
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from consumer.assignment import Assignment
@@ -16,7 +16,12 @@ from consumer.ingest import Ingest
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
 from consumer.records import RawBatch, TopicPartition
-from consumer.stats import StatsReporter
+
+
+class IterationObserver(Protocol):
+    """Told when an iteration completed (stats, liveness)."""
+
+    def iteration_done(self, now: float) -> None: ...
 
 
 class RecordSource(Protocol):
@@ -36,15 +41,15 @@ class ArchiveLoop:
         assignment: Assignment,
         ingest: Ingest,
         committer: OffsetCommitter,
-        stats: StatsReporter,
         clock: Clock,
+        observers: Sequence[IterationObserver],
     ) -> None:
         self._source = source
         self._assignment = assignment
         self._ingest = ingest
         self._committer = committer
-        self._stats = stats
         self._clock = clock
+        self._observers = list(observers)
 
     def run(self, stop: Callable[[], bool]) -> None:
         while not stop():
@@ -63,7 +68,8 @@ class ArchiveLoop:
         for writer in self._assignment.writers():
             self._rotate_if_due(writer, now, durable)
         self._committer.commit(durable)
-        self._stats.maybe_emit(now)
+        for observer in self._observers:
+            observer.iteration_done(now)
 
     @staticmethod
     def _rotate_if_due(writer: PartitionWriter, now: float, durable: dict[TopicPartition, int]) -> None:

@@ -59,6 +59,11 @@ class PartitionWriter:
     def open_files(self) -> int:
         return self._segment.open_files if self._segment else 0
 
+    @property
+    def opened_at(self) -> float | None:
+        """When the open segment took its first record (None without an open segment)."""
+        return self._segment.opened_at if self._segment else None
+
     def unseen(self, raw: RawBatch) -> RawBatch | None:
         """The part of a poll this partition has not taken yet, or None if it has taken all of it."""
         if self.next_offset is None or raw.offsets[0] >= self.next_offset:

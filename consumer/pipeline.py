@@ -6,6 +6,7 @@ tests plug in a scripted source and a fake clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from consumer.assignment import Assignment
@@ -13,8 +14,9 @@ from consumer.budget import MemoryBudget
 from consumer.clock import Clock
 from consumer.config import Settings
 from consumer.convert import RowConverter, metadata_fields
+from consumer.counters import Counters
 from consumer.ingest import Ingest
-from consumer.loop import ArchiveLoop, RecordSource
+from consumer.loop import ArchiveLoop, IterationObserver, RecordSource
 from consumer.naming import DayRule
 from consumer.offsets import OffsetCommitter
 from consumer.parquet_file import WriterOptions
@@ -24,15 +26,23 @@ from consumer.recovery import Recovery
 from consumer.rotation import RotationPolicy
 from consumer.schema import SchemaPolicy, TopicSchema, TopicSchemas
 from consumer.segment import SinkSettings
-from consumer.stats import ConsumerLag, Counters, Gauges, GcMonitor, StatsReporter
+from consumer.stats import ConsumerLag, Gauges, GcMonitor, StatsReporter
 from consumer.storage import LocalStorage
 
 
 class Pipeline:
     """Storage, schemas, writers, assignment, committer, stats and the loop, built once."""
 
-    def __init__(self, settings: Settings, source: RecordSource, clock: Clock, lag: ConsumerLag) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: RecordSource,
+        clock: Clock,
+        lag: ConsumerLag,
+        observers: Sequence[IterationObserver] = (),
+    ) -> None:
         output, rotation = settings.output, settings.rotation
+        self._clock = clock
         self.storage = LocalStorage(Path(output.root))
         self.counters = Counters()
         self.gc_monitor = GcMonitor()
@@ -51,12 +61,12 @@ class Pipeline:
             rotation.file_max_row_groups,
         )
         self._metadata_fields = metadata_fields(output.metadata_columns)
-        self.committer = OffsetCommitter(source.commit)
+        self.committer = OffsetCommitter(source.commit, self.counters.commit_seconds)
         self.assignment = Assignment(
             Recovery(self.storage), self.schemas, self._make_writer, self.committer, clock
         )
         self.stats = StatsReporter(
-            settings.stats.interval_s, self.counters, self.gc_monitor, self._gauges, lag, clock.monotonic()
+            settings.stats.interval_s, self.counters, self.gc_monitor, self.gauges, lag, clock.monotonic()
         )
         ingest = Ingest(
             Decoder(settings.records.max_value_bytes, settings.records.tombstones == "quarantine"),
@@ -64,19 +74,23 @@ class Pipeline:
             MemoryBudget(settings.memory.max_buffered_bytes),
             self.counters,
         )
-        self.loop = ArchiveLoop(source, self.assignment, ingest, self.committer, self.stats, clock)
+        self.loop = ArchiveLoop(
+            source, self.assignment, ingest, self.committer, clock, [self.stats, *observers]
+        )
 
     def _make_writer(self, tp: TopicPartition, topic: TopicSchema) -> PartitionWriter:
         return PartitionWriter(
             tp, topic, self._metadata_fields, self._sinks, self._policy, self.counters.record
         )
 
-    def _gauges(self) -> Gauges:
+    def gauges(self) -> Gauges:
         writers = list(self.assignment.writers())
+        opened = [at for writer in writers if (at := writer.opened_at) is not None]
         return Gauges(
             buffered_rows=sum(writer.buffered_rows for writer in writers),
             buffered_bytes=sum(writer.buffered_bytes for writer in writers),
             open_files=sum(writer.open_files for writer in writers),
             partitions=len(writers),
             tracked_topics=len(self.schemas),
+            oldest_unfinished_s=self._clock.monotonic() - min(opened) if opened else 0.0,
         )

@@ -9,7 +9,6 @@ always means its whole segment is durable (recovery relies on this).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,6 +18,7 @@ import pyarrow as pa
 
 from consumer import __version__
 from consumer.buffer import RowGroupBuffer
+from consumer.clock import Stopwatch
 from consumer.convert import Conversion, conform
 from consumer.naming import DayRule, FileKind, SegmentFileName
 from consumer.parquet_file import ParquetFile, WriterOptions
@@ -183,7 +183,7 @@ class TableSink:
     def commit(self, name: SegmentFileName, metadata: dict[str, str]) -> FileReport | None:
         if self.file is None:
             return None
-        started = time.monotonic()
+        stopwatch = Stopwatch()
         size = self.file.commit(metadata)
         file, self.file = self.file, None
         return FileReport(
@@ -193,7 +193,7 @@ class TableSink:
             size,
             self.arrow_bytes_written,
             file.row_groups,
-            time.monotonic() - started,
+            stopwatch.seconds(),
         )
 
     def abort(self) -> None:

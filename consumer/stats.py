@@ -1,4 +1,4 @@
-"""Counters, memory and GC measurements, and the periodic `stats` event.
+"""Memory and GC measurements, consumer lag, and the periodic `stats` event.
 
 Memory is reported two ways: RSS of the process (psutil) and the Arrow memory pool's current and
 peak bytes. GC pauses are timed through gc.callbacks, so the cost of Python's cyclic collector
@@ -8,7 +8,6 @@ shows up next to the throughput it takes away.
 from __future__ import annotations
 
 import gc
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,30 +16,9 @@ import psutil
 import pyarrow as pa
 import structlog
 
-from consumer.naming import FileKind
+from consumer.clock import Stopwatch
+from consumer.counters import Counters
 from consumer.records import TopicPartition
-from consumer.segment import SegmentReport
-
-
-@dataclass(slots=True)
-class Counters:
-    """Monotonic totals since start-up."""
-
-    records_in: int = 0
-    rows_archived: int = 0
-    quarantined: int = 0
-    skipped: int = 0
-    files_committed: int = 0
-    bytes_committed: int = 0
-    flushes_on_pressure: int = 0
-
-    def record(self, report: SegmentReport) -> None:
-        """Count a finished segment's files."""
-        self.files_committed += len(report.files)
-        for file in report.files:
-            self.bytes_committed += file.bytes
-            if file.kind is FileKind.DATA:
-                self.rows_archived += file.rows
 
 
 class GcMonitor:
@@ -49,7 +27,7 @@ class GcMonitor:
     def __init__(self) -> None:
         self.collections = [0, 0, 0]
         self.pause_s = 0.0
-        self._started: float | None = None
+        self._started: Stopwatch | None = None
 
     def install(self) -> None:
         gc.callbacks.append(self._on_gc)
@@ -60,9 +38,9 @@ class GcMonitor:
 
     def _on_gc(self, phase: str, info: Mapping[str, Any]) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = Stopwatch()
         elif self._started is not None:
-            self.pause_s += time.perf_counter() - self._started
+            self.pause_s += self._started.seconds()
             self.collections[info["generation"]] += 1
             self._started = None
 
@@ -86,6 +64,7 @@ class Gauges:
     open_files: int
     partitions: int
     tracked_topics: int
+    oldest_unfinished_s: float
 
 
 @dataclass(slots=True)
@@ -117,8 +96,9 @@ class StatsReporter:
         self._previous = _Previous(now)
         self._process = psutil.Process()
         self._log = structlog.get_logger(component="stats")
+        self.summary = "starting"
 
-    def maybe_emit(self, now: float) -> None:
+    def iteration_done(self, now: float) -> None:
         if now - self._previous.at >= self._interval_s:
             self.emit(now)
 
@@ -126,6 +106,8 @@ class StatsReporter:
         previous, counters, pool = self._previous, self.counters, pa.default_memory_pool()
         elapsed = max(now - previous.at, 1e-9)
         gauges = self._gauges()
+        records_per_s = (counters.records_in - previous.records_in) / elapsed
+        lag_total = sum(self._lag.latest.values())
         self._log.info(
             "stats",
             rss_bytes=self._process.memory_info().rss,
@@ -143,7 +125,7 @@ class StatsReporter:
             skipped=counters.skipped,
             files_committed=counters.files_committed,
             flushes_on_pressure=counters.flushes_on_pressure,
-            records_in_per_s=round((counters.records_in - previous.records_in) / elapsed, 1),
+            records_in_per_s=round(records_per_s, 1),
             rows_archived_per_s=round((counters.rows_archived - previous.rows_archived) / elapsed, 1),
             gc_collections=[
                 now_count - before
@@ -151,7 +133,11 @@ class StatsReporter:
             ],
             gc_pause_ms=round((self._gc.pause_s - previous.gc_pause_s) * 1000, 2),
             consumer_lag={str(tp): lag for tp, lag in sorted(self._lag.latest.items())},
-            consumer_lag_total=sum(self._lag.latest.values()),
+            consumer_lag_total=lag_total,
+        )
+        self.summary = (
+            f"{gauges.partitions} partitions, {records_per_s:,.0f} records/s, lag {lag_total:,}, "
+            f"{gauges.buffered_bytes / 2**20:,.1f} MiB buffered, {counters.files_committed:,} files"
         )
         self._previous = _Previous(
             now, counters.records_in, counters.rows_archived, list(self._gc.collections), self._gc.pause_s

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from consumer.assignment import Assignment
 from consumer.convert import metadata_fields
+from consumer.counters import Histogram
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
 from consumer.records import TopicPartition
@@ -42,7 +43,7 @@ class Member:
     reports: list[SegmentReport] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.committer = OffsetCommitter(self.commit)
+        self.committer = OffsetCommitter(self.commit, Histogram())
         self.assignment = Assignment(
             Recovery(LocalStorage(self.root)),
             TopicSchemas(EAGER_SCHEMA),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from consumer.counters import Histogram
 from consumer.offsets import OffsetCommitter
 from consumer.records import TopicPartition
 from tests.support.parts import FakeCommit
@@ -12,7 +13,7 @@ B = TopicPartition("events", 1)
 
 def _committer(**tracked: int | None) -> tuple[OffsetCommitter, FakeCommit]:
     commit = FakeCommit()
-    committer = OffsetCommitter(commit)
+    committer = OffsetCommitter(commit, Histogram())
     partitions = {"a": A, "b": B}
     for key, committed in tracked.items():
         committer.track(partitions[key], committed)
@@ -94,3 +95,14 @@ class TestOffsetCommitter:
         committer.track(A, 5)
         committer.commit({A: 6})
         assert commit.calls == [{A: 20}, {A: 6}]
+
+    def test_observes_the_latency_of_successful_commits(self) -> None:
+        """Each accepted commit adds one observation to the latency histogram; a refused one adds none."""
+        commit = FakeCommit()
+        latency = Histogram()
+        committer = OffsetCommitter(commit, latency)
+        committer.track(A, None)
+        committer.commit({A: 1})
+        commit.refuse = True
+        committer.commit({A: 2})
+        assert latency.count == 1
