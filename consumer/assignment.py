@@ -19,7 +19,8 @@ from consumer.partition_writer import PartitionWriter
 from consumer.records import TopicPartition
 from consumer.recovery import Recovery
 from consumer.rotation import RotationReason
-from consumer.schema import TopicSchema, TopicSchemas
+from consumer.schema import TopicSchema
+from consumer.topic_schemas import TopicSchemas
 
 WriterFactory = Callable[[TopicPartition, TopicSchema], PartitionWriter]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -192,6 +193,60 @@ class RecordsSettings(Section):
     tombstones: Literal["skip", "quarantine"] = "skip"
 
 
+ColumnKind = Literal["bool", "int64", "float64", "string", "json"]
+RESERVED_COLUMNS = frozenset({"_partition", "_offset", "_timestamp", "_key", "_extra"})
+
+
+class FixedSchemaSettings(Section):
+    """A topic's fixed schema: a TOML file whose [columns] table maps names to kinds."""
+
+    file: Path
+    unknown_keys: Literal["extra", "quarantine"] = "extra"
+    columns: dict[str, ColumnKind] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "file" not in data or "columns" in data:
+            return data
+        path = Path(data["file"])
+        try:
+            with path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except OSError as exc:
+            raise ValueError(f"schema file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"schema file {path} is not valid TOML: {exc}") from exc
+        columns = document.get("columns")
+        if not isinstance(columns, dict) or not columns:
+            raise ValueError(f"schema file {path} needs a [columns] table of name = kind")
+        return {**data, "columns": columns}
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, columns: dict[str, str]) -> dict[str, str]:
+        folded: set[str] = set()
+        for name in columns:
+            if not name or len(name) > 255 or name.casefold() in RESERVED_COLUMNS or not name.isprintable():
+                raise ValueError(
+                    f"column {name!r}: names are 1-255 printable characters and not one of "
+                    f"{', '.join(sorted(RESERVED_COLUMNS))}"
+                )
+            if name.casefold() in folded:
+                raise ValueError(f"column {name!r}: differs from another column only by case")
+            folded.add(name.casefold())
+        return columns
+
+
+class SchemaSettings(Section):
+    """How columns are chosen: inferred from keys (bounded), or fixed per topic."""
+
+    max_columns: int = Field(default=256, ge=1, le=10_000)
+    min_key_frequency: float = Field(default=0.01, ge=0, le=1)
+    min_key_count: int = Field(default=5, ge=1)
+    fixed: dict[TopicName, FixedSchemaSettings] = Field(default_factory=dict)
+
+
 class StatsSettings(Section):
     """The periodic `stats` log event."""
 
@@ -212,6 +267,10 @@ class MetricsSettings(Section):
     health_stall_s: float = Field(default=60.0, gt=0)
 
 
+# The [schema] section's field shadows BaseModel.schema(), a deprecated alias of model_json_schema().
+warnings.filterwarnings("ignore", message='Field name "schema" in "Settings" shadows', category=UserWarning)
+
+
 class Settings(BaseSettings):
     """The whole configuration. Environment variables override the TOML file."""
 
@@ -224,6 +283,7 @@ class Settings(BaseSettings):
     rotation: RotationSettings = RotationSettings()
     memory: MemorySettings = MemorySettings()
     records: RecordsSettings = RecordsSettings()
+    schema: SchemaSettings = SchemaSettings()  # type: ignore[assignment]  # replaces BaseModel's deprecated schema()
     stats: StatsSettings = StatsSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -259,10 +319,19 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    _resolve_schema_files(document, path.parent)
     try:
         return Settings(**document)
     except ValidationError as exc:
         raise ConfigError("\n".join(_describe(error) for error in exc.errors())) from exc
+
+
+def _resolve_schema_files(document: dict[str, Any], base: Path) -> None:
+    """Schema files named relative to the config file are found next to it."""
+    fixed = document.get("schema", {}).get("fixed", {})
+    for entry in fixed.values() if isinstance(fixed, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            entry["file"] = str(base / entry["file"])
 
 
 def _describe(error: Any) -> str:

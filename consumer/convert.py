@@ -30,6 +30,7 @@ from consumer.schema import (
     TopicSchema,
     accepts,
     choose_kind,
+    json_type_name,
 )
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -63,13 +64,28 @@ class Conversion:
 
 @dataclass(slots=True)
 class _Misfits:
-    """Per row, the key/values that go to `_extra`, and rows that cannot be archived at all."""
+    """Per row, the key/values that go to `_extra`, and rows that cannot be archived at all.
 
+    Under a fixed schema (`strict`), a value that does not fit its column rejects its record
+    instead, and with `reject_unknown` so does a key without a column.
+    """
+
+    strict: bool = False
+    reject_unknown: bool = False
     extra: dict[int, dict[str, Any]] = field(default_factory=dict)
     failed: dict[int, tuple[Reason, str]] = field(default_factory=dict)
 
-    def move(self, row: int, key: str, value: Any) -> None:
-        self.extra.setdefault(row, {})[key] = value
+    def move(self, row: int, key: str, value: Any, kind: Kind) -> None:
+        if self.strict:
+            detail = f"{key!r} holds a JSON {json_type_name(value)}, the schema says {kind.value}"
+            self.failed.setdefault(row, (Reason.SCHEMA_MISMATCH, detail))
+        else:
+            self.extra.setdefault(row, {})[key] = value
+
+    def unknown(self, row: int, keys: Iterable[str]) -> None:
+        names = sorted(keys)
+        shown = ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+        self.failed.setdefault(row, (Reason.UNKNOWN_KEY, f"keys not in the schema: {shown}"))
 
 
 class RowConverter:
@@ -86,7 +102,10 @@ class RowConverter:
         present: set[str] = set().union(*rows)
         if not file.frozen:
             _admit_keys(rows, present, file, topic)
-        misfits = _Misfits()
+        fixed = topic.fixed
+        misfits = _Misfits(
+            strict=fixed is not None, reject_unknown=fixed is not None and fixed.unknown_keys == "quarantine"
+        )
         arrays: list[pa.Array] = []
         for key, kind in file.columns.items():
             if key in present:
@@ -184,7 +203,7 @@ def _column(key: str, kind: Kind, values: list[Any], misfits: _Misfits) -> pa.Ar
             kept.append(float(value) if kind is Kind.FLOAT64 and value is not None else value)
         else:
             kept.append(None)
-            misfits.move(row, key, value)
+            misfits.move(row, key, value, kind)
     return pa.array(kept, kind.arrow_type)
 
 
@@ -219,6 +238,10 @@ def _extra_column(
         leftover = misfits.extra.get(index)
         if not row.keys() <= typed:
             loose = {key: value for key, value in row.items() if key not in typed and value is not None}
+            if loose and misfits.reject_unknown:
+                misfits.unknown(index, loose)
+                texts.append(None)
+                continue
             leftover = {**loose, **leftover} if leftover else loose
         texts.append(_dump_or_fail(index, leftover, misfits) if leftover else None)
     return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))

@@ -78,7 +78,7 @@ class PartitionWriter:
     def file_schema(self, first_offset: int, now: float) -> FileSchema:
         """The schema of the file the next rows go to, opening a segment at first_offset if none is open."""
         if self._segment is None:
-            schema = FileSchema(self._metadata_fields)
+            schema = self.topic.new_file_schema(self._metadata_fields)
             self._segment = Segment(self.tp, first_offset, self.topic, schema, self._settings, now)
         return self._segment.schema
 

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 
+from consumer.schema import json_type_name
+
 
 class TopicPartition(NamedTuple):
     """A partition of a topic."""
@@ -133,7 +135,7 @@ class Decoder:
                 rows.append(row)
                 kept.append(index)
             else:
-                detail = f"a JSON {type(row).__name__ if row is not None else 'null'}, not an object"
+                detail = f"a JSON {json_type_name(row)}, not an object"
                 rejected.append(self._reject(raw, index, Reason.NOT_AN_OBJECT, detail))
         return self._assemble(raw, rows, kept, rejected, skipped)
 

@@ -18,15 +18,14 @@ capacity whose counts decay, so producers that invent keys (one per sensor id) c
 
 from __future__ import annotations
 
-import heapq
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import chain, islice
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
+
+from consumer.key_counter import KeyCounter
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -35,8 +34,6 @@ MAX_KEY_LENGTH = 255
 EXTRA_COLUMN = "_extra"
 RESERVED_NAMES = frozenset({"_partition", "_offset", "_timestamp", "_key", EXTRA_COLUMN})
 _RESERVED_FOLDED = frozenset(name.casefold() for name in RESERVED_NAMES)
-SAMPLE_ROWS = 512  # rows per batch whose keys are counted
-DECAY_ROWS = 100_000  # counts halve after this many sampled rows
 
 
 class Kind(StrEnum):
@@ -78,6 +75,21 @@ _NATURAL_KINDS: dict[type, Kind] = {
 }
 
 
+_JSON_TYPE_NAMES: dict[type, str] = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    dict: "object",
+    list: "array",
+}
+
+
+def json_type_name(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    return _JSON_TYPE_NAMES.get(type(value), "null")
+
+
 def accepts(kind: Kind, value: Any) -> bool:
     """Whether a non-null value fits a column of this kind without any loss."""
     kind_of_value = type(value)
@@ -117,39 +129,16 @@ class SchemaPolicy:
     min_key_count: int = 5
 
 
-class KeyCounter:
-    """Approximate counts of how many sampled rows carried each key, in bounded memory.
+@dataclass(frozen=True, slots=True)
+class FixedColumns:
+    """A user-given schema: these columns, in this order, in every file of the topic.
 
-    At most 2 x capacity keys are tracked; past that, only the `capacity` most frequent survive.
-    Counts and the row total halve every DECAY_ROWS sampled rows, so the counter follows what
-    producers send now.
+    Values that do not fit their column send their record to the quarantine; keys without a
+    column go to `_extra`, or send their record to the quarantine when unknown_keys is "quarantine".
     """
 
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._counts: Counter[str] = Counter()
-        self.rows = 0
-
-    def __len__(self) -> int:
-        return len(self._counts)
-
-    def observe(self, rows: list[dict[str, Any]]) -> None:
-        step = max(1, len(rows) // SAMPLE_ROWS)
-        sample = list(islice(rows, 0, None, step))
-        self._counts.update(chain.from_iterable(sample))
-        self.rows += len(sample)
-        if len(self._counts) > 2 * self._capacity:
-            self._counts = Counter(dict(heapq.nlargest(self._capacity, self._counts.items(), key=_count)))
-        if self.rows > DECAY_ROWS:
-            self._counts = Counter({key: count // 2 for key, count in self._counts.items() if count > 1})
-            self.rows //= 2
-
-    def count(self, key: str) -> int:
-        return self._counts.get(key, 0)
-
-
-def _count(item: tuple[str, int]) -> int:
-    return item[1]
+    columns: Mapping[str, Kind]
+    unknown_keys: Literal["extra", "quarantine"] = "extra"
 
 
 @dataclass(slots=True)
@@ -164,12 +153,25 @@ class Column:
 class TopicSchema:
     """The typed columns of one topic and the frequencies of its keys."""
 
-    def __init__(self, topic: str, policy: SchemaPolicy) -> None:
+    def __init__(self, topic: str, policy: SchemaPolicy, fixed: FixedColumns | None = None) -> None:
         self.topic = topic
         self._policy = policy
+        self.fixed = fixed
         self.columns: dict[str, Column] = {}
         self._folded: set[str] = set()
         self._keys = KeyCounter(capacity=max(1024, 8 * policy.max_columns))
+        for key, kind in (fixed.columns if fixed else {}).items():
+            self.register(key, kind)
+            self.columns[key].fixed = True
+
+    def new_file_schema(self, metadata_fields: Iterable[pa.Field]) -> FileSchema:
+        """The schema of a new file: open to inferred columns, or the fixed columns, frozen."""
+        schema = FileSchema(metadata_fields)
+        if self.fixed is not None:
+            for key, kind in self.fixed.columns.items():
+                schema.admit(key, kind)
+            schema.freeze()
+        return schema
 
     def observe(self, rows: list[dict[str, Any]]) -> None:
         """Count keys over a sample of the rows."""
@@ -181,7 +183,7 @@ class TopicSchema:
 
     def promotable(self, key: str) -> bool:
         """Whether a key without a column is frequent enough, well-named, and there is room for it."""
-        if key in self.columns or len(self.columns) >= self._policy.max_columns:
+        if self.fixed is not None or key in self.columns or len(self.columns) >= self._policy.max_columns:
             return False
         count = self._keys.count(key)
         if count < self._policy.min_key_count or count < self._policy.min_key_frequency * self._keys.rows:
@@ -215,7 +217,9 @@ class TopicSchema:
             self.columns[key].fixed = True
 
     def seed(self, kinds: Mapping[str, Kind]) -> None:
-        """Adopt column kinds found in finished files (they are fixed)."""
+        """Adopt column kinds found in finished files (they are fixed); a fixed schema ignores them."""
+        if self.fixed is not None:
+            return
         for key, kind in kinds.items():
             if key not in self.columns and len(self.columns) < self._policy.max_columns:
                 self.register(key, kind)
@@ -256,35 +260,3 @@ class FileSchema:
         """Metadata columns, then data columns in the order they were admitted, then `_extra`."""
         data = [pa.field(key, kind.arrow_type) for key, kind in self.columns.items()]
         return pa.schema([*self._metadata_fields, *data, pa.field(EXTRA_COLUMN, Kind.JSON.arrow_type)])
-
-
-class TopicSchemas:
-    """Schema state per topic, for topics matched by a pattern too: a bounded cache.
-
-    Topics with assigned partitions always stay; of the others, only the `idle_capacity` most
-    recently used are kept (an evicted topic is seeded again from its files when it comes back).
-    """
-
-    def __init__(self, policy: SchemaPolicy, idle_capacity: int = 64) -> None:
-        self._policy = policy
-        self._idle_capacity = idle_capacity
-        self._schemas: dict[str, TopicSchema] = {}
-        self._users: Counter[str] = Counter()
-
-    def acquire(self, topic: str) -> TopicSchema:
-        """The topic's schema, held until released as many times as it was acquired."""
-        schema = self._schemas.pop(topic, None) or TopicSchema(topic, self._policy)
-        self._schemas[topic] = schema  # most recently used last
-        self._users[topic] += 1
-        return schema
-
-    def release(self, topic: str) -> None:
-        self._users[topic] -= 1
-        if self._users[topic] <= 0:
-            del self._users[topic]
-        idle = [name for name in self._schemas if name not in self._users]
-        for name in idle[: max(0, len(idle) - self._idle_capacity)]:
-            del self._schemas[name]
-
-    def __len__(self) -> int:
-        return len(self._schemas)

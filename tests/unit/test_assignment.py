@@ -13,9 +13,10 @@ from consumer.partition_writer import PartitionWriter
 from consumer.records import TopicPartition
 from consumer.recovery import Recovery
 from consumer.rotation import RotationPolicy, RotationReason
-from consumer.schema import Kind, TopicSchema, TopicSchemas
+from consumer.schema import Kind, TopicSchema
 from consumer.segment import SegmentReport
 from consumer.storage import LocalStorage
+from consumer.topic_schemas import TopicSchemas
 from tests.support.parts import (
     EAGER_SCHEMA,
     METADATA_COLUMNS,

@@ -35,7 +35,9 @@ class TestLoading:
             assert f"[{section}]" in text
             assert model.annotation is not None
             for key in model.annotation.model_fields:  # type: ignore[union-attr]
-                documented = f"{key} =" in text or f"[{section}.{key}]" in text
+                documented = (
+                    f"{key} =" in text or f"[{section}.{key}" in text
+                )  # a table, or a table of tables
                 assert documented, f"{section}.{key} is not documented"
 
     def test_environment_overrides_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,3 +153,39 @@ class TestCheckConfigCommand:
         assert main(["check-config", "--config", str(path)]) == ExitCode.CONFIG
         lines = capsys.readouterr().err.strip().splitlines()
         assert lines == [f"config error: output.compression = 'lzo': {CODECS}"]
+
+
+class TestFixedSchemas:
+    def test_schema_file_next_to_the_config_is_loaded(self, tmp_path: Path) -> None:
+        """A relative schema file is found next to the config file; its columns land in the settings."""
+        (tmp_path / "orders.schema.toml").write_text('[columns]\nid = "int64"\ntotal = "float64"\n')
+        path = write_config(
+            tmp_path / "a.toml",
+            {
+                "kafka": {"topics": ["orders"]},
+                "schema": {"fixed": {"orders": {"file": "orders.schema.toml"}}},
+            },
+        )
+        fixed = load_settings(path).schema.fixed["orders"]
+        assert fixed.columns == {"id": "int64", "total": "float64"}
+        assert fixed.unknown_keys == "extra"
+
+    def test_unknown_kind_is_named(self, tmp_path: Path) -> None:
+        """A column kind that does not exist is rejected with the allowed kinds."""
+        (tmp_path / "s.toml").write_text('[columns]\nid = "integer"\n')
+        message = _error_for(tmp_path, {"schema": {"fixed": {"orders": {"file": "s.toml"}}}})
+        assert message.startswith(
+            "schema.fixed.orders.columns.id = 'integer': Input should be 'bool', 'int64'"
+        )
+
+    def test_missing_schema_file_is_named(self, tmp_path: Path) -> None:
+        """A schema file that cannot be read stops start-up with its path."""
+        message = _error_for(tmp_path, {"schema": {"fixed": {"orders": {"file": "nope.toml"}}}})
+        assert message.startswith("schema.fixed.orders: schema file ")
+        assert "nope.toml: No such file or directory" in message
+
+    def test_reserved_column_names_are_refused(self, tmp_path: Path) -> None:
+        """A fixed column may not be named like a metadata column, in any case."""
+        (tmp_path / "s.toml").write_text('[columns]\n_Offset = "int64"\n')
+        message = _error_for(tmp_path, {"schema": {"fixed": {"orders": {"file": "s.toml"}}}})
+        assert "column '_Offset': names are 1-255 printable characters and not one of" in message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
@@ -21,6 +21,7 @@ from consumer.schema import (
     INT64_MAX,
     INT64_MIN,
     FileSchema,
+    FixedColumns,
     Kind,
     SchemaPolicy,
     TopicSchema,
@@ -70,7 +71,7 @@ class _Archive:
         topic: TopicSchema | None = None,
     ) -> None:
         self.topic = topic or TopicSchema(TP.topic, policy)
-        self.file = FileSchema(metadata_fields(metadata))
+        self.file = self.topic.new_file_schema(metadata_fields(metadata))
         self.metadata = tuple(metadata)
         self.batches: list[pa.RecordBatch] = []
         self.rejected: list[Rejected] = []
@@ -836,3 +837,40 @@ class TestRoundTrip:
         rows = [row for poll in polls for row in poll]
         assert archive.rejected == []
         _assert_round_trip(archive, dict(enumerate(rows)))
+
+
+class TestFixedSchema:
+    @staticmethod
+    def _archive(unknown_keys: Literal["extra", "quarantine"] = "extra") -> _Archive:
+        fixed = FixedColumns({"id": Kind.INT64, "name": Kind.STRING, "meta": Kind.JSON}, unknown_keys)
+        return _Archive(topic=TopicSchema(TP.topic, EAGER, fixed))
+
+    def test_every_fixed_column_is_present_in_order(self) -> None:
+        """Batches carry all fixed columns in the schema's order, null where a row lacks the key."""
+        archive = self._archive()
+        archive.add([{"name": "a"}])
+        assert archive.batches[0].schema.names == ["_offset", "id", "name", "meta", "_extra"]
+        assert archive.records()[0]["id"] is None
+
+    def test_a_value_that_does_not_fit_quarantines_its_record(self) -> None:
+        """A string where the schema says int64 rejects the record with schema_mismatch; others stay."""
+        archive = self._archive()
+        archive.add([{"id": 1}, {"id": "two"}, {"id": 3, "meta": {"x": [1]}}])
+        assert [(entry.offset, entry.reason) for entry in archive.rejected] == [(1, Reason.SCHEMA_MISMATCH)]
+        assert archive.rejected[0].detail == "'id' holds a JSON string, the schema says int64"
+        assert [record["id"] for record in archive.records()] == [1, 3]
+
+    def test_unknown_keys_go_to_extra_by_default(self) -> None:
+        """Keys the schema does not name are kept in `_extra`, never promoted to columns."""
+        archive = self._archive()
+        for _ in range(3):
+            archive.add([{"id": 1, "colour": "red"}] * 10)
+        assert "colour" not in archive.file.columns
+        assert archive.objects()[0] == {"id": 1, "colour": "red"}
+
+    def test_unknown_keys_can_quarantine_the_record(self) -> None:
+        """With unknown_keys = "quarantine", a record with a key outside the schema is rejected."""
+        archive = self._archive("quarantine")
+        archive.add([{"id": 1}, {"id": 2, "colour": "red", "size": None}])
+        assert [(entry.offset, entry.reason) for entry in archive.rejected] == [(1, Reason.UNKNOWN_KEY)]
+        assert archive.rejected[0].detail == "keys not in the schema: 'colour'"

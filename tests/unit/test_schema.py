@@ -1,4 +1,4 @@
-"""Schema state: type rules, key counting, column promotion, widening, and the per-topic cache."""
+"""Schema state: type rules, column promotion, widening, fixed schemas, file schemas."""
 
 from __future__ import annotations
 
@@ -7,19 +7,17 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from consumer.key_counter import SAMPLE_ROWS
 from consumer.schema import (
-    DECAY_ROWS,
     EXACT_FLOAT_INT,
     INT64_MAX,
     INT64_MIN,
     MAX_KEY_LENGTH,
-    SAMPLE_ROWS,
     FileSchema,
-    KeyCounter,
+    FixedColumns,
     Kind,
     SchemaPolicy,
     TopicSchema,
-    TopicSchemas,
     accepts,
     choose_kind,
     valid_column_name,
@@ -179,46 +177,6 @@ class TestValidColumnName:
         assert not valid_column_name(key)
 
 
-class TestKeyCounter:
-    def test_counts_rows_carrying_each_key(self) -> None:
-        """Each row adds one to the count of each of its keys."""
-        counter = KeyCounter(capacity=16)
-        counter.observe([{"a": 1, "b": 2}, {"a": None}, {"c": 3}])
-        assert [counter.count(key) for key in "abcz"] == [2, 1, 1, 0]
-        assert counter.rows == 3
-        assert len(counter) == 3
-
-    def test_samples_large_batches(self) -> None:
-        """A batch of 4 x SAMPLE_ROWS rows counts only every 4th row."""
-        counter = KeyCounter(capacity=16)
-        counter.observe([{"a": 1}] * (4 * SAMPLE_ROWS))
-        assert counter.rows == SAMPLE_ROWS
-        assert counter.count("a") == SAMPLE_ROWS
-
-    def test_keeps_the_most_frequent_keys_past_twice_capacity(self) -> None:
-        """Beyond 2 x capacity tracked keys, only the `capacity` most frequent survive."""
-        counter = KeyCounter(capacity=4)
-        counter.observe([{"hot": 1, "warm": 1}] * 10)
-        counter.observe([{f"k{i}": 1} for i in range(8)])
-        assert len(counter) == 4
-        assert counter.count("hot") == 10
-        assert counter.count("warm") == 10
-
-    def test_counts_decay(self) -> None:
-        """Past DECAY_ROWS sampled rows, counts and the row total halve and single sightings vanish."""
-        counter = KeyCounter(capacity=16)
-        counter.observe([{"once": 1}])
-        batch = [{"a": 1}] * SAMPLE_ROWS
-        while counter.rows + SAMPLE_ROWS <= DECAY_ROWS:
-            counter.observe(batch)
-        before = counter.count("a")
-        assert counter.count("once") == 1
-        counter.observe(batch)
-        assert counter.count("a") == (before + SAMPLE_ROWS) // 2
-        assert counter.rows <= DECAY_ROWS // 2 + SAMPLE_ROWS
-        assert counter.count("once") == 0
-
-
 class TestTopicSchemaPromotion:
     def test_key_needs_min_key_count(self) -> None:
         """A key seen in fewer than min_key_count rows is not promotable."""
@@ -366,53 +324,18 @@ class TestFileSchema:
         assert schema.frozen
 
 
-class TestTopicSchemas:
-    def test_acquire_returns_the_same_state(self) -> None:
-        """A topic's schema is shared by every acquirer."""
-        schemas = TopicSchemas(EAGER)
-        first = schemas.acquire("t")
-        first.register("a", Kind.INT64)
-        assert schemas.acquire("t") is first
-        assert len(schemas) == 1
+class TestFixedSchema:
+    def test_file_schemas_hold_every_fixed_column_in_order_from_the_start(self) -> None:
+        """A fixed topic's new files have the user's columns, in the user's order, already frozen."""
+        fixed = FixedColumns({"b": Kind.STRING, "a": Kind.INT64})
+        schema = TopicSchema("t", EAGER, fixed).new_file_schema([])
+        assert schema.frozen
+        assert schema.columns == {"b": Kind.STRING, "a": Kind.INT64}
 
-    def test_new_schema_uses_the_policy(self) -> None:
-        """A fresh topic schema applies the cache's policy."""
-        schemas = TopicSchemas(SchemaPolicy(max_columns=1, min_key_count=1, min_key_frequency=0.0))
-        topic = schemas.acquire("t")
-        topic.observe([{"a": 1, "b": 1}])
-        topic.register("a", Kind.INT64)
-        assert topic.topic == "t"
-        assert not topic.promotable("b")
-
-    def test_idle_topics_beyond_capacity_are_evicted_oldest_first(self) -> None:
-        """Of released topics only the idle_capacity most recently used stay."""
-        schemas = TopicSchemas(EAGER, idle_capacity=2)
-        used: dict[str, TopicSchema] = {}
-        for name in ("a", "b", "c"):
-            used[name] = schemas.acquire(name)
-            schemas.release(name)
-        assert len(schemas) == 2
-        assert schemas.acquire("b") is used["b"]
-        assert schemas.acquire("c") is used["c"]
-        assert schemas.acquire("a") is not used["a"]
-
-    def test_held_topics_are_never_evicted(self) -> None:
-        """A topic still acquired survives any number of idle ones."""
-        schemas = TopicSchemas(EAGER, idle_capacity=0)
-        held = schemas.acquire("held")
-        for name in ("x", "y", "z"):
-            schemas.acquire(name)
-            schemas.release(name)
-        assert len(schemas) == 1
-        assert schemas.acquire("held") is held
-
-    def test_topic_stays_until_released_as_often_as_acquired(self) -> None:
-        """Two acquisitions need two releases before the topic becomes idle."""
-        schemas = TopicSchemas(EAGER, idle_capacity=0)
-        first = schemas.acquire("t")
-        schemas.acquire("t")
-        schemas.release("t")
-        assert schemas.acquire("t") is first
-        schemas.release("t")
-        schemas.release("t")
-        assert len(schemas) == 0
+    def test_no_key_is_promoted_and_seeding_changes_nothing(self) -> None:
+        """Under a fixed schema, frequent keys stay out and kinds found in files are ignored."""
+        topic = TopicSchema("t", EAGER, FixedColumns({"a": Kind.INT64}))
+        topic.observe([{"z": 1}] * 50)
+        topic.seed({"a": Kind.STRING, "y": Kind.BOOL})
+        assert not topic.promotable("z")
+        assert topic.registry() == {"a": "int64"}

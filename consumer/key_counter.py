@@ -1,0 +1,51 @@
+"""A bounded, decaying count of how many rows carried each key: the evidence for promoting a key.
+
+Producers that invent keys (one per sensor id) must not grow this without bound: at most
+2 x capacity keys are tracked, and only the `capacity` most frequent survive a trim. Counts and
+the row total halve every DECAY_ROWS sampled rows, so the counter follows what producers send now.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from itertools import chain, islice
+from typing import Any
+
+SAMPLE_ROWS = 512  # rows per batch whose keys are counted
+DECAY_ROWS = 100_000  # counts halve after this many sampled rows
+
+
+class KeyCounter:
+    """Approximate counts of how many sampled rows carried each key, in bounded memory.
+
+    At most 2 x capacity keys are tracked; past that, only the `capacity` most frequent survive.
+    Counts and the row total halve every DECAY_ROWS sampled rows, so the counter follows what
+    producers send now.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._counts: Counter[str] = Counter()
+        self.rows = 0
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def observe(self, rows: list[dict[str, Any]]) -> None:
+        step = max(1, len(rows) // SAMPLE_ROWS)
+        sample = list(islice(rows, 0, None, step))
+        self._counts.update(chain.from_iterable(sample))
+        self.rows += len(sample)
+        if len(self._counts) > 2 * self._capacity:
+            self._counts = Counter(dict(heapq.nlargest(self._capacity, self._counts.items(), key=_count)))
+        if self.rows > DECAY_ROWS:
+            self._counts = Counter({key: count // 2 for key, count in self._counts.items() if count > 1})
+            self.rows //= 2
+
+    def count(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+
+def _count(item: tuple[str, int]) -> int:
+    return item[1]
