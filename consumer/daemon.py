@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -22,9 +22,9 @@ from consumer.liveness import Liveness
 from consumer.metrics import MetricsEndpoint, MetricSources
 from consumer.notify import SystemdNotifier
 from consumer.pipeline import Pipeline
+from consumer.records import TopicPartition
 from consumer.rotation import RotationReason
 from consumer.shutdown import ShutdownSignal
-from consumer.stats import ConsumerLag
 
 # The hot path allocates one dict per record and frees it within the poll; a large first
 # generation keeps the cyclic collector from rescanning those short-lived rows many times over.
@@ -38,8 +38,7 @@ class Daemon:
     def __init__(self, settings: Settings, environment: Mapping[str, str]) -> None:
         self.settings = settings
         self.clock = SystemClock()
-        lag = ConsumerLag()
-        self.source = KafkaSource(settings.kafka, settings.stats.interval_s, lag.update)
+        self.source = KafkaSource(settings.kafka, settings.stats.interval_s, self._on_lag)
         self.notifier = SystemdNotifier.from_environment(environment)
         self.liveness = Liveness(
             self.notifier,
@@ -47,30 +46,39 @@ class Daemon:
             summary=lambda: self.pipeline.stats.summary,
             started_at=self.clock.monotonic(),
         )
-        self.pipeline = Pipeline(settings, self.source, self.clock, lag, observers=[self.liveness])
-        self.metrics = self._metrics_endpoint(lag) if settings.metrics.port else None
+        self.pipeline = Pipeline(settings, self.source, self.clock, observers=[self.liveness])
+        self.metrics = self._metrics_endpoint() if settings.metrics.port else None
 
-    def _metrics_endpoint(self, lag: ConsumerLag) -> MetricsEndpoint:
+    def _on_lag(self, lag: dict[TopicPartition, int]) -> None:
+        """Client statistics arrive from inside poll(), after the pipeline exists."""
+        self.pipeline.lag.update(lag)
+
+    def _metrics_endpoint(self) -> MetricsEndpoint:
         metrics = self.settings.metrics
         sources = MetricSources(
             self.pipeline.counters,
             self.pipeline.gauges,
-            lag,
+            self.pipeline.lag,
             self.pipeline.gc_monitor,
             lambda: self.liveness.stalled_for(self.clock.monotonic()),
         )
         return MetricsEndpoint(metrics.host, metrics.port, sources, metrics.health_stall_s)
 
-    def start(self) -> None:
-        """Check the output, open the metrics endpoint, reach the cluster, join the group."""
+    def start(self, stopping: Callable[[], bool]) -> bool:
+        """Check the output, open the metrics endpoint, reach the cluster, join the group.
+
+        Returns False when a shutdown was requested before the cluster answered.
+        """
         self.pipeline.storage.check_writable()
         if self.metrics is not None:
             self.metrics.start()
-        self.source.wait_for_cluster()
+        if not self.source.wait_for_cluster(stopping):
+            return False
         self.source.subscribe(self.pipeline.assignment)
         gc.freeze()  # what start-up allocated is permanent: keep it out of every collection
         gc.set_threshold(*GC_THRESHOLDS)
         self.pipeline.gc_monitor.install()
+        return True
 
     def drain(self) -> None:
         """Finish every open file, commit, leave the group."""
@@ -95,21 +103,19 @@ class Daemon:
             self.metrics.stop()
 
 
-def run(settings: Settings, environment: Mapping[str, str]) -> int:
-    """Run until a signal; return the process exit code."""
+def run(settings: Settings, environment: Mapping[str, str], shutdown: ShutdownSignal) -> int:
+    """Run until a signal (shutdown is installed); return the process exit code."""
     log = structlog.get_logger(component="daemon")
-    shutdown = ShutdownSignal(settings.shutdown.timeout_s)
-    shutdown.install()
     daemon = Daemon(settings, environment)
     try:
-        daemon.start()
-        log.info(
-            "daemon_started",
-            version=__version__,
-            bootstrap_servers=settings.kafka.bootstrap_servers,
-            output_root=settings.output.root,
-        )
-        daemon.pipeline.loop.run(stop=lambda: shutdown.requested)
+        if daemon.start(stopping=lambda: shutdown.requested):
+            log.info(
+                "daemon_started",
+                version=__version__,
+                bootstrap_servers=settings.kafka.bootstrap_servers,
+                output_root=settings.output.root,
+            )
+            daemon.pipeline.loop.run(stop=lambda: shutdown.requested)
         daemon.drain()
         shutdown.disarm()
     except FatalError as exc:

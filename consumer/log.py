@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TextIO
 
 import orjson
 import structlog
@@ -14,9 +14,9 @@ LogFormat = Literal["auto", "json", "console"]
 LEVELS = ("debug", "info", "warning", "error")
 
 
-def configure(level: str = "info", log_format: LogFormat = "auto") -> None:
-    """Configure structlog once per process; events go to stdout."""
-    use_console = log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
+def configure(level: str = "info", log_format: LogFormat = "auto", stream: TextIO = sys.stdout) -> None:
+    """Configure structlog once per process; events go to `stream` (stdout for the daemon)."""
+    use_console = log_format == "console" or (log_format == "auto" and stream.isatty())
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -26,23 +26,17 @@ def configure(level: str = "info", log_format: LogFormat = "auto") -> None:
     factory: Callable[..., structlog.typing.WrappedLogger]
     if use_console:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
-        factory = structlog.PrintLoggerFactory(sys.stdout)
+        factory = structlog.PrintLoggerFactory(stream)
     else:
         processors = [
             *shared,
             structlog.processors.dict_tracebacks,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        factory = structlog.BytesLoggerFactory(sys.stdout.buffer)
+        factory = structlog.BytesLoggerFactory(stream.buffer)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-
-
-def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    """A logger bound to the component that emits the events."""
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(component=name)
-    return logger

@@ -12,7 +12,7 @@ from pathlib import Path
 from consumer.assignment import Assignment
 from consumer.budget import MemoryBudget
 from consumer.clock import Clock
-from consumer.config import Settings
+from consumer.config import SchemaSettings, Settings
 from consumer.convert import RowConverter, metadata_fields
 from consumer.counters import Counters
 from consumer.ingest import Ingest
@@ -24,10 +24,22 @@ from consumer.partition_writer import PartitionWriter
 from consumer.records import Decoder, TopicPartition
 from consumer.recovery import Recovery
 from consumer.rotation import RotationPolicy
-from consumer.schema import SchemaPolicy, TopicSchema, TopicSchemas
+from consumer.schema import FixedColumns, Kind, SchemaPolicy, TopicSchema
 from consumer.segment import SinkSettings
 from consumer.stats import ConsumerLag, Gauges, GcMonitor, StatsReporter
 from consumer.storage import LocalStorage
+from consumer.topic_schemas import TopicSchemas
+
+
+def schema_policy(settings: SchemaSettings) -> SchemaPolicy:
+    return SchemaPolicy(settings.max_columns, settings.min_key_frequency, settings.min_key_count)
+
+
+def fixed_schemas(settings: SchemaSettings) -> dict[str, FixedColumns]:
+    return {
+        topic: FixedColumns({name: Kind(kind) for name, kind in fixed.columns.items()}, fixed.unknown_keys)
+        for topic, fixed in settings.fixed.items()
+    }
 
 
 class Pipeline:
@@ -38,7 +50,6 @@ class Pipeline:
         settings: Settings,
         source: RecordSource,
         clock: Clock,
-        lag: ConsumerLag,
         observers: Sequence[IterationObserver] = (),
     ) -> None:
         output, rotation = settings.output, settings.rotation
@@ -46,7 +57,7 @@ class Pipeline:
         self.storage = LocalStorage(Path(output.root))
         self.counters = Counters()
         self.gc_monitor = GcMonitor()
-        self.schemas = TopicSchemas(SchemaPolicy())
+        self.schemas = TopicSchemas(schema_policy(settings.schema), fixed_schemas(settings.schema))
         self._sinks = SinkSettings(
             self.storage,
             WriterOptions(output.compression, output.compression_level),
@@ -62,11 +73,17 @@ class Pipeline:
         )
         self._metadata_fields = metadata_fields(output.metadata_columns)
         self.committer = OffsetCommitter(source.commit, self.counters.commit_seconds)
+        self.lag = ConsumerLag(lambda tp: self.assignment.writer(tp) is not None)
         self.assignment = Assignment(
             Recovery(self.storage), self.schemas, self._make_writer, self.committer, clock
         )
         self.stats = StatsReporter(
-            settings.stats.interval_s, self.counters, self.gc_monitor, self.gauges, lag, clock.monotonic()
+            settings.stats.interval_s,
+            self.counters,
+            self.gc_monitor,
+            self.gauges,
+            self.lag,
+            clock.monotonic(),
         )
         ingest = Ingest(
             Decoder(settings.records.max_value_bytes, settings.records.tombstones == "quarantine"),

@@ -46,13 +46,18 @@ class GcMonitor:
 
 
 class ConsumerLag:
-    """The latest per-partition lag reported by the Kafka client's statistics."""
+    """The latest per-partition lag from the Kafka client's statistics, for partitions still owned."""
 
-    def __init__(self) -> None:
-        self.latest: dict[TopicPartition, int] = {}
+    def __init__(self, owned: Callable[[TopicPartition], bool]) -> None:
+        self._owned = owned
+        self._reported: dict[TopicPartition, int] = {}
 
     def update(self, lag: dict[TopicPartition, int]) -> None:
-        self.latest = lag
+        self._reported = lag
+
+    @property
+    def latest(self) -> dict[TopicPartition, int]:
+        return {tp: value for tp, value in self._reported.items() if self._owned(tp)}
 
 
 @dataclass(slots=True)
@@ -107,7 +112,8 @@ class StatsReporter:
         elapsed = max(now - previous.at, 1e-9)
         gauges = self._gauges()
         records_per_s = (counters.records_in - previous.records_in) / elapsed
-        lag_total = sum(self._lag.latest.values())
+        lag = self._lag.latest
+        lag_total = sum(lag.values())
         self._log.info(
             "stats",
             rss_bytes=self._process.memory_info().rss,
@@ -132,7 +138,7 @@ class StatsReporter:
                 for now_count, before in zip(self._gc.collections, previous.gc_collections, strict=True)
             ],
             gc_pause_ms=round((self._gc.pause_s - previous.gc_pause_s) * 1000, 2),
-            consumer_lag={str(tp): lag for tp, lag in sorted(self._lag.latest.items())},
+            consumer_lag={str(tp): value for tp, value in sorted(lag.items())},
             consumer_lag_total=lag_total,
         )
         self.summary = (

@@ -7,7 +7,6 @@ own retries.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
@@ -18,6 +17,7 @@ import structlog
 
 from consumer.config import KafkaSettings
 from consumer.errors import CommitRefusedError, KafkaFatalError, KafkaUnavailableError
+from consumer.kafka.client import create_client
 from consumer.records import RawBatch, TopicPartition
 
 # Client defaults the user may still override through [kafka.properties].
@@ -73,7 +73,7 @@ class KafkaSource:
         self._on_lag = on_lag
         self._log = structlog.get_logger(component="kafka")
         self._fatal: ck.KafkaError | None = None
-        self._consumer = ck.Consumer(self._client_config(statistics_interval_s), logger=_ClientLogger())
+        self._consumer = create_client(ck.Consumer, self._client_config(statistics_interval_s), "consumer")
 
     def _client_config(self, statistics_interval_s: float) -> dict[str, Any]:
         settings = self._settings
@@ -93,8 +93,13 @@ class KafkaSource:
 
     # --- start-up ---------------------------------------------------------------------------------
 
-    def wait_for_cluster(self, clock: Callable[[], float] = time.monotonic) -> None:
-        """Fetch cluster metadata with bounded retries; check that listed topics exist."""
+    def wait_for_cluster(
+        self, stopping: Callable[[], bool], clock: Callable[[], float] = time.monotonic
+    ) -> bool:
+        """Fetch cluster metadata with bounded retries; check that listed topics exist.
+
+        Returns False when `stopping` turned true while retrying (a shutdown during start-up).
+        """
         deadline = clock() + self._settings.startup_timeout_s
         backoff_s = 0.5
         attempt = 0
@@ -104,6 +109,8 @@ class KafkaSource:
                 metadata = self._consumer.list_topics(timeout=min(5.0, max(0.5, deadline - clock())))
                 break
             except ck.KafkaException as exc:
+                if stopping():
+                    return False
                 if clock() + backoff_s >= deadline:
                     raise KafkaUnavailableError(
                         f"cannot reach Kafka at {self._settings.bootstrap_servers} within "
@@ -117,6 +124,7 @@ class KafkaSource:
             raise KafkaFatalError(
                 f"topic(s) {', '.join(missing)} do not exist on {self._settings.bootstrap_servers}"
             )
+        return True
 
     def subscribe(self, listener: RebalanceListener) -> None:
         """Join the group; ownership changes go to the listener from inside poll()."""
@@ -253,14 +261,3 @@ def parse_lag(statistics: Mapping[str, Any]) -> dict[TopicPartition, int]:
                     committed, partition_stats.get("lo_offset", 0)
                 )
     return lag
-
-
-class _ClientLogger(logging.Logger):
-    """Routes librdkafka's log lines into structlog events instead of stderr."""
-
-    def __init__(self) -> None:
-        super().__init__("librdkafka")
-        self._events = structlog.get_logger(component="librdkafka")
-
-    def handle(self, record: logging.LogRecord) -> None:
-        self._events.log(record.levelno, "kafka_client_log", message=record.getMessage())

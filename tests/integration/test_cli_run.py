@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,3 +38,43 @@ def test_run_exits_with_config_code_on_invalid_settings(tmp_path: Path) -> None:
     daemon = DaemonProcess(config)
     assert daemon.wait() == ExitCode.CONFIG
     assert any("rotation.file_max_bytes = -1" in line for line in daemon.stderr_lines)
+
+
+def test_run_reports_a_property_librdkafka_refuses_as_a_config_error(
+    kafka_bootstrap: str, group_id: str, tmp_path: Path
+) -> None:
+    """An unknown [kafka.properties] key ends `run` with the config exit code and names the key."""
+    config = write_config(
+        tmp_path / "archiver.toml",
+        {
+            "kafka": {
+                "bootstrap_servers": kafka_bootstrap,
+                "group_id": group_id,
+                "topics": ["x"],
+                "properties": {"no.such.property": 1},
+            }
+        },
+    )
+    daemon = DaemonProcess(config)
+    assert daemon.wait() == ExitCode.CONFIG
+    assert any(
+        'kafka.properties: No such configuration property: "no.such.property"' in line
+        for line in daemon.stderr_lines
+    ), daemon.describe()
+
+
+def test_sigterm_while_waiting_for_the_cluster_exits_cleanly_at_once(group_id: str, tmp_path: Path) -> None:
+    """A SIGTERM during start-up, while Kafka does not answer yet, ends the retries with exit 0."""
+    config = write_config(
+        tmp_path / "archiver.toml",
+        {
+            "kafka": {"bootstrap_servers": "127.0.0.1:1", "group_id": group_id, "topics": ["x"]},
+            "output": {"root": str(tmp_path / "archive")},
+        },
+    )
+    daemon = DaemonProcess(config)
+    daemon.wait_for_event("kafka_unreachable", timeout_s=60)
+    started = time.monotonic()
+    assert daemon.stop(timeout_s=30) == ExitCode.OK, daemon.describe()
+    assert time.monotonic() - started < 15
+    assert daemon.named("daemon_stopped")

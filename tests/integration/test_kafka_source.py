@@ -65,7 +65,7 @@ def test_poll_groups_records_by_partition_in_offset_order(
     produce(kafka_bootstrap, topic, [(i % 3, f"k{i}".encode(), f'{{"i":{i}}}'.encode()) for i in range(30)])
     listener = RecordingListener()
     source = _source(kafka_bootstrap, topic, group_id)
-    source.wait_for_cluster()
+    source.wait_for_cluster(stopping=lambda: False)
     source.subscribe(listener)
     try:
         batches = _poll_until(source, 30)
@@ -125,7 +125,7 @@ def test_unreachable_cluster_fails_after_bounded_retries(group_id: str) -> None:
     source = _source("127.0.0.1:1", "t", group_id, startup_timeout_s=3.0)
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match=r"cannot reach Kafka at 127\.0\.0\.1:1 within 3s"):
-        source.wait_for_cluster()
+        source.wait_for_cluster(stopping=lambda: False)
     assert time.monotonic() - started < 15
     source.close()
 
@@ -134,5 +134,5 @@ def test_missing_topic_is_fatal_before_subscribing(kafka_bootstrap: str, group_i
     """A listed topic that does not exist stops start-up with its name."""
     source = _source(kafka_bootstrap, "no-such-topic-here", group_id)
     with pytest.raises(KafkaFatalError, match="no-such-topic-here do not exist"):
-        source.wait_for_cluster()
+        source.wait_for_cluster(stopping=lambda: False)
     source.close()

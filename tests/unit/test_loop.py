@@ -12,7 +12,6 @@ import pytest
 from consumer.config import Settings
 from consumer.pipeline import Pipeline
 from consumer.records import RawBatch, TopicPartition
-from consumer.stats import ConsumerLag
 from tests.support.parts import FakeClock
 
 TP = TopicPartition("events", 0)
@@ -55,7 +54,7 @@ def _pipeline(tmp_path: Path, source: ScriptedSource, clock: FakeClock, **rotati
             "rotation": {"file_max_age_s": 60.0, "file_max_idle_s": 600.0, **rotation},
         }
     )
-    pipeline = Pipeline(settings, source, clock, ConsumerLag())
+    pipeline = Pipeline(settings, source, clock)
     pipeline.assignment.assigned({TP: None})
     return pipeline
 

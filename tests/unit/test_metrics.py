@@ -21,8 +21,8 @@ class Stall:
 @pytest.fixture
 def endpoint() -> Iterator[tuple[MetricsEndpoint, Counters, Stall]]:
     counters = Counters()
-    lag = ConsumerLag()
-    lag.update({TopicPartition("orders", 3): 42})
+    lag = ConsumerLag(lambda tp: tp.partition != 9)
+    lag.update({TopicPartition("orders", 3): 42, TopicPartition("orders", 9): 7})
     stall = Stall()
     gauges = Gauges(
         buffered_rows=7,
@@ -59,6 +59,7 @@ class TestMetricsEndpoint:
         assert "archiver_buffered_bytes 700.0" in body
         assert "archiver_oldest_unfinished_record_age_seconds 9.5" in body
         assert 'archiver_consumer_lag{partition="3",topic="orders"} 42.0' in body
+        assert 'partition="9"' not in body  # a partition no longer owned has no lag series
         assert "archiver_offset_commit_seconds_bucket" in body
         assert "process_resident_memory_bytes" in body
 
