@@ -110,8 +110,11 @@ def archive_until_committed(
     """Run the daemon until the whole topic is committed, stop it with SIGTERM, expect exit code 0."""
     daemon = DaemonProcess(config)
     try:
+        daemon.wait_for_event("partitions_assigned")
         wait_until_committed(bootstrap, group, topic, partitions, alive=lambda: daemon.process.poll() is None)
-    finally:
+    except AssertionError as exc:
         code = daemon.stop()
-    assert code == ExitCode.OK, daemon.describe()
+        raise AssertionError(f"{exc}; the daemon exited with {code}: {daemon.describe()}") from exc
+    code = daemon.stop()
+    assert code == ExitCode.OK, f"exit code {code}: {daemon.describe()}"
     return daemon

@@ -27,7 +27,13 @@ def write_config(path: Path, settings: Mapping[str, Mapping[str, Any]]) -> Path:
 class DaemonProcess:
     """The archiver as a child process; its stdout JSON events are collected as they arrive."""
 
-    def __init__(self, config: Path, *extra_args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        *extra_args: str,
+        env: Mapping[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         command = [
             sys.executable,
             "-m",
@@ -48,6 +54,7 @@ class DaemonProcess:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
+            preexec_fn=preexec_fn,  # noqa: PLW1509 - only resource limits, set before exec
         )
         self._readers = [
             threading.Thread(target=self._read_stdout, daemon=True),
@@ -103,6 +110,15 @@ class DaemonProcess:
             timeout_s,
         )
 
+    def event_within(self, name: str, timeout_s: float) -> Event | None:
+        """The first event with this name if one arrives in time, else None (the process still running)."""
+        try:
+            return self.wait_for_event(name, timeout_s)
+        except AssertionError:
+            if self.process.poll() is not None:
+                raise
+            return None
+
     def named(self, name: str) -> list[Event]:
         self._drain()
         return [event for event in self.events if event.get("event") == name]
@@ -129,4 +145,12 @@ class DaemonProcess:
     def describe(self) -> str:
         self._drain()
         tail = [orjson.dumps(event).decode() for event in self.events[-15:]]
-        return "\n".join(["last events:", *tail, "stderr:", *self.stderr_lines[-15:]])
+        state = f"exit code {self.process.returncode}" if self.process.poll() is not None else "running"
+        return "\n".join(
+            [
+                f"daemon {state}, {len(self.events)} events; last events:",
+                *tail,
+                "stderr:",
+                *self.stderr_lines[-15:],
+            ]
+        )

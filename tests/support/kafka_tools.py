@@ -16,28 +16,41 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     futures[name].result(timeout=60)  # the admin client must stay alive until the answer arrives
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[int, bytes | None, bytes | None]]) -> int:
-    """Produce (partition, key, value) triples and wait for delivery; return how many were sent."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
-    failures: list[str] = []
+class RecordWriter:
+    """One idempotent producer for many sends; each send waits until its records are delivered."""
 
-    def on_delivery(error: object, _message: object) -> None:
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+        )
+        self._failures: list[str] = []
+
+    def _on_delivery(self, error: object, _message: object) -> None:
         if error is not None:
-            failures.append(str(error))
+            self._failures.append(str(error))
 
-    count = 0
-    for partition, key, value in records:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, partition=partition, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        count += 1
-    remaining = producer.flush(60)
-    assert remaining == 0, f"{remaining} records were not delivered"
-    assert not failures, failures[:5]
-    return count
+    def send(self, topic: str, records: Iterable[tuple[int, bytes | None, bytes | None]]) -> int:
+        """Produce (partition, key, value) triples and wait for delivery; return how many were sent."""
+        count = 0
+        for partition, key, value in records:
+            while True:
+                try:
+                    self._producer.produce(
+                        topic, value=value, key=key, partition=partition, on_delivery=self._on_delivery
+                    )
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
+            count += 1
+        remaining = self._producer.flush(60)
+        assert remaining == 0, f"{remaining} records were not delivered"
+        assert not self._failures, self._failures[:5]
+        return count
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[int, bytes | None, bytes | None]]) -> int:
+    """Produce (partition, key, value) triples with a fresh producer and wait for delivery."""
+    return RecordWriter(bootstrap).send(topic, records)
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
