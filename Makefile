@@ -36,10 +36,17 @@ format: install
 	$(BIN)/ruff format consumer tests bench scripts/kafka-local
 
 # Benchmarks are not part of `make test`: they need minutes and a quiet machine.
+# Quix Streams (system d) gets its own virtualenv: its pins conflict with ours (see pyproject.toml).
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	test -x bench/.venv-quix/bin/python || $(BIN)/python -m venv bench/.venv-quix
+	bench/.venv-quix/bin/python -m pip install --quiet -r bench/requirements-quix.txt
 	$(BIN)/python -m bench.run --workloads W1,W2,W3
 
 bench-quick: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	test -x bench/.venv-quix/bin/python || $(BIN)/python -m venv bench/.venv-quix
+	bench/.venv-quix/bin/python -m pip install --quiet -r bench/requirements-quix.txt
 	$(BIN)/python -m bench.run --quick --workloads W1,W2
 
 broker-start:

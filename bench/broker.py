@@ -1,0 +1,90 @@
+"""The benchmark's own broker: start and stop it, produce a workload once, watch a group's commits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from bench.workloads import WORKLOADS
+
+REPO = Path(__file__).resolve().parent.parent
+PARTITIONS = 6
+BENCH_PORT = os.environ.get("BENCH_KAFKA_PORT", "29092")
+
+
+def _kafka_local(command: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "KAFKA_LOCAL_PORT": BENCH_PORT}
+    script = [sys.executable, str(REPO / "scripts" / "kafka-local"), command]
+    return subprocess.run(script, env=env, capture_output=command == "status", check=command != "status")
+
+
+def start_broker() -> tuple[str, bool]:
+    """Start the broker unless it runs; return its address and whether this call started it."""
+    running = _kafka_local("status").returncode == 0
+    if not running:
+        _kafka_local("start")
+    return f"127.0.0.1:{BENCH_PORT}", not running
+
+
+def stop_broker() -> None:
+    _kafka_local("stop")
+
+
+def produce(bootstrap: str, workload: str, count: int) -> tuple[str, int]:
+    """Write `count` records of a workload round-robin into a new topic; return it and the value bytes."""
+    topic = f"bench-{workload}-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(timeout=60)
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4"}
+    )
+    total = 0
+    for index, value in enumerate(WORKLOADS[workload].values(count)):
+        total += len(value)
+        while True:
+            try:
+                producer.produce(topic, value, partition=index % PARTITIONS)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(120) != 0:
+        raise RuntimeError("records were not delivered")
+    return topic, total
+
+
+class CommitWatcher:
+    """Reads a group's committed offsets on a topic whose end offsets no longer move.
+
+    One client for the whole wait, so that polling every 100 ms costs the measured system little.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        self._partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        self._ends = [self._consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in self._partitions]
+
+    def committed(self) -> int:
+        """How many records the group has committed (offsets without a commit count as 0)."""
+        committed = self._consumer.committed(self._partitions, timeout=10)
+        return sum(max(item.offset, 0) for item in committed)
+
+    def total(self) -> int:
+        return sum(self._ends)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> CommitWatcher:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()

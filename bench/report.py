@@ -1,0 +1,220 @@
+"""The run's report: the machine, the results table, the target ratios, and where they are written.
+
+Every comparison is a ratio within one run: the machine is shared, so absolute numbers move
+between runs while ratios of systems measured minutes apart move much less.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import orjson
+
+from bench.measure import Result
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What was run, where, and how: the report's header."""
+
+    stamp: str
+    mode: str
+    command: str
+    machine: dict[str, str]
+    quix_commit_interval_s: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.stamp}-{self.mode}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target ratio on one workload; `value` is None when a side has no measurement."""
+
+    workload: str
+    name: str
+    value: float | None
+    bound: float
+    at_least: bool
+    form: str
+    missing: str
+
+    @property
+    def met(self) -> bool:
+        if self.value is None:
+            return False
+        return self.value >= self.bound if self.at_least else self.value <= self.bound
+
+    @property
+    def goal(self) -> str:
+        return (">= " if self.at_least else "<= ") + self.form.format(self.bound)
+
+    @property
+    def shown(self) -> str:
+        return "-" if self.value is None else self.form.format(self.value)
+
+    @property
+    def status(self) -> str:
+        if self.value is None:
+            return f"not measured ({self.missing})"
+        return "met" if self.met else "not met"
+
+
+# --- machine -------------------------------------------------------------------------------------
+
+
+def _proc_field(path: str, key: str) -> str:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), "")
+
+
+def machine(quix: dict[str, str]) -> dict[str, str]:
+    """CPU, cores, memory and the versions of everything measured (Quix's from its own virtualenv)."""
+    memory_kib = _proc_field("/proc/meminfo", "MemTotal").split()
+    return {
+        "cpu": _proc_field("/proc/cpuinfo", "model name") or platform.processor(),
+        "cores": str(os.cpu_count()),
+        "memory": f"{int(memory_kib[0]) / 2**20:.1f} GiB" if memory_kib else "unknown",
+        "python": platform.python_version(),
+        "pyarrow": version("pyarrow"),
+        "confluent-kafka": version("confluent-kafka"),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "quixstreams": quix.get("quixstreams", "not installed"),
+        "quix env": ", ".join(f"{name} {value}" for name, value in quix.items() if name != "quixstreams"),
+    }
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| workload | system | records/s | input MB/s | peak RSS MiB | CPU s | output MB | files |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [_row(result) for result in results]
+    return "\n".join(lines)
+
+
+def _row(result: Result) -> str:
+    head = f"| {result.workload} | {result.system} |"
+    if not result.ok:
+        peak = f"{result.peak_rss_bytes / 2**20:,.0f}" if result.peak_rss_bytes else "-"
+        return f"{head} failed: {_cell(result.error)} | - | {peak} | - | - | - |"
+    return (
+        f"{head} {result.records_per_s:,.0f} | {result.mb_per_s:.1f} | "
+        f"{result.peak_rss_bytes / 2**20:,.0f} | {result.cpu_s:.1f} | {result.output_bytes / 1e6:.1f} | "
+        f"{result.files} |"
+    )
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def targets(results: list[Result]) -> list[Target]:
+    found: list[Target] = []
+    for workload in dict.fromkeys(result.workload for result in results):
+        by_letter = {r.system.split()[0]: r for r in results if r.workload == workload}
+        found += _workload_targets(workload, by_letter)
+    return found
+
+
+def _workload_targets(workload: str, by: dict[str, Result]) -> list[Target]:
+    archiver, quix = by.get("c"), by.get("d")
+    ceilings = [by[letter] for letter in ("a", "b") if letter in by]
+    ceiling = min(ceilings, key=lambda r: r.records_per_s) if ceilings else None
+    floor = "(c) / min((a), (b))" if len(ceilings) == 2 else "(c) / (a) (no (b) here)"
+    versus_quix = _missing(archiver, quix)
+    return [
+        Target(workload, "(c) / (d) records/s", _ratio(archiver, quix, _throughput), 3, True, "{:.1f}x",
+               versus_quix),
+        Target(workload, "(c) / (d) peak RSS", _ratio(archiver, quix, _peak_rss), 0.5, False, "{:.2f}",
+               versus_quix),
+        Target(workload, f"{floor} records/s", _ratio(archiver, ceiling, _throughput), 0.7, True, "{:.0%}",
+               _missing(archiver, ceiling)),
+    ]  # fmt: skip
+
+
+def _throughput(result: Result) -> float:
+    return result.records_per_s
+
+
+def _peak_rss(result: Result) -> float:
+    return float(result.peak_rss_bytes)
+
+
+def _ratio(top: Result | None, bottom: Result | None, measure: Callable[[Result], float]) -> float | None:
+    if top is None or bottom is None or not (top.ok and bottom.ok) or measure(bottom) == 0:
+        return None
+    return measure(top) / measure(bottom)
+
+
+def _missing(*results: Result | None) -> str:
+    reasons = [f"{r.system.split()[0]} failed" for r in results if r is not None and not r.ok]
+    return ", ".join(reasons) or "not run"
+
+
+def targets_table(found: list[Target]) -> str:
+    lines = ["| workload | ratio | value | target | status |", "| --- | --- | ---: | --- | --- |"]
+    for t in found:
+        lines.append(f"| {t.workload} | {t.name} | {t.shown} | {t.goal} | {t.status} |")
+    return "\n".join(lines)
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+NOTES = """Notes:
+- (a) times from subscribe to the last record and (b) encodes values already in memory; (c) and (d)
+  include interpreter start-up and the group join, so (c) / min((a), (b)) is conservative.
+- (d) runs in its own virtualenv (quixstreams pins confluent-kafka < 2.13): see "quix env" above.
+- (d)'s default commit_interval (bench/systems.py) gave its best throughput on W1 quick on this
+  machine among 0.5, 1, 2, 5, 10, 15 and 30 s; each checkpoint writes one file per partition.
+- (d), quixstreams 3.28, writes `_key` as the repr of its SinkItem for records without a key (all
+  of these), a high-cardinality string column that adds to its output bytes.
+"""
+
+
+def markdown(run: Run, results: list[Result]) -> str:
+    machine_lines = "\n".join(f"- {name}: {value}" for name, value in run.machine.items())
+    return (
+        f"# Benchmark {run.stamp} ({run.mode})\n\n"
+        f"Command: `{run.command}`\n\n"
+        f"Machine:\n{machine_lines}\n\n"
+        "Systems: (a) consume ceiling, (b) encode ceiling, (c) kafka-parquet-archiver, (d) Quix Streams "
+        f"LocalFileSink + ParquetFormat(zstd), commit_interval={run.quix_commit_interval_s:g} s. "
+        "(c) and (d): process start until every offset is committed; RSS sampled every 50 ms.\n\n"
+        f"{table(results)}\n\n"
+        f"Targets:\n\n{targets_table(targets(results))}\n\n"
+        f"{NOTES}\n"
+        f"![throughput and RSS]({run.name}.png)\n"
+    )
+
+
+def _target_json(target: Target) -> dict[str, Any]:
+    return {**asdict(target), "goal": target.goal, "met": target.met, "status": target.status}
+
+
+def write(run: Run, results: list[Result], report: str) -> Path:
+    """Write <stamp>-<mode>.json and .md and latest.md; return the path the chart belongs at."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{run.name}.md").write_text(report)
+    (RESULTS / "latest.md").write_text(report)
+    rows = [{**asdict(r), "records_per_s": r.records_per_s, "mb_per_s": r.mb_per_s} for r in results]
+    document = {**asdict(run), "results": rows, "targets": [_target_json(t) for t in targets(results)]}
+    (RESULTS / f"{run.name}.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    return RESULTS / f"{run.name}.png"
