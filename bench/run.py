@@ -32,7 +32,7 @@ from bench.systems import (
 )
 
 RECORDS = {
-    "quick": {"W1": 300_000, "W2": 100_000, "W3": 300_000},
+    "quick": {"W1": 500_000, "W2": 150_000, "W3": 300_000},
     "full": {"W1": 1_000_000, "W2": 400_000, "W3": 1_000_000},
 }
 FIXED_SCHEMA = {"W1", "W2"}  # (b) encodes against one schema; W3's churning keys have none

@@ -83,7 +83,7 @@ class KafkaSettings(Section):
     topics: tuple[TopicName, ...] = ()
     topic_pattern: Annotated[str, AfterValidator(_regex)] | None = None
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    poll_max_messages: int = Field(default=10_000, ge=1, le=1_000_000)
+    poll_max_messages: int = Field(default=5_000, ge=1, le=1_000_000)
     poll_timeout_s: float = Field(default=0.5, gt=0, le=10)
     startup_timeout_s: float = Field(default=60.0, gt=0)
     properties: dict[str, str | SecretStr] = Field(default_factory=dict)

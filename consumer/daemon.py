@@ -98,6 +98,7 @@ class Daemon:
         self.pipeline.assignment.abort_all()
 
     def close(self) -> None:
+        self.pipeline.writes.close()
         self.pipeline.gc_monitor.uninstall()
         if self.metrics is not None:
             self.metrics.stop()

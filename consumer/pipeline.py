@@ -29,6 +29,7 @@ from consumer.segment import SinkSettings
 from consumer.stats import ConsumerLag, Gauges, GcMonitor, StatsReporter
 from consumer.storage import LocalStorage
 from consumer.topic_schemas import TopicSchemas
+from consumer.write_queue import WriteQueue
 
 
 def schema_policy(settings: SchemaSettings) -> SchemaPolicy:
@@ -58,12 +59,14 @@ class Pipeline:
         self.counters = Counters()
         self.gc_monitor = GcMonitor()
         self.schemas = TopicSchemas(schema_policy(settings.schema), fixed_schemas(settings.schema))
+        self.writes = WriteQueue()
         self._sinks = SinkSettings(
             self.storage,
             WriterOptions(output.compression, output.compression_level),
             rotation.row_group_max_bytes,
             rotation.row_group_max_rows,
             DayRule(output.date_field, output.date_field_unit),
+            self.writes,
         )
         self._policy = RotationPolicy(
             rotation.file_max_bytes,
@@ -88,7 +91,7 @@ class Pipeline:
         ingest = Ingest(
             Decoder(settings.records.max_value_bytes, settings.records.tombstones == "quarantine"),
             RowConverter(output.metadata_columns),
-            MemoryBudget(settings.memory.max_buffered_bytes),
+            MemoryBudget(settings.memory.max_buffered_bytes, self.writes),
             self.counters,
         )
         self.loop = ArchiveLoop(
@@ -105,7 +108,7 @@ class Pipeline:
         opened = [at for writer in writers if (at := writer.opened_at) is not None]
         return Gauges(
             buffered_rows=sum(writer.buffered_rows for writer in writers),
-            buffered_bytes=sum(writer.buffered_bytes for writer in writers),
+            buffered_bytes=sum(writer.buffered_bytes for writer in writers) + self.writes.pending_bytes,
             open_files=sum(writer.open_files for writer in writers),
             partitions=len(writers),
             tracked_topics=len(self.schemas),

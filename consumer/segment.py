@@ -27,6 +27,7 @@ from consumer.records import DecodedBatch, Rejected, TopicPartition
 from consumer.rotation import FileProgress, RotationReason
 from consumer.schema import FileSchema, TopicSchema
 from consumer.storage import LocalStorage
+from consumer.write_queue import WriteQueue
 
 METADATA_PREFIX = "archiver."
 
@@ -40,6 +41,7 @@ class SinkSettings:
     row_group_max_bytes: int
     row_group_max_rows: int
     days: DayRule
+    writes: WriteQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +177,11 @@ class TableSink:
         if self.file is None:
             pending = self._settings.storage.create(name)
             self.file = ParquetFile(
-                pending, schema, self._settings.options, self._settings.storage.describe(name.path)
+                pending,
+                schema,
+                self._settings.options,
+                self._settings.storage.describe(name.path),
+                self._settings.writes,
             )
         self.arrow_bytes_written += self.buffer.nbytes
         self.file.write_row_group(self.buffer.take(self.file.schema, fit))
@@ -272,7 +278,7 @@ class Segment:
         file = self._data.file
         return FileProgress(
             bytes_written=file.bytes_written if file else 0,
-            buffered_bytes=self._data.buffer.nbytes,
+            buffered_bytes=self._data.buffer.nbytes + (file.in_flight_bytes if file else 0),
             compression_ratio=compression_ratio,
             row_groups=file.row_groups if file else 0,
             opened_at=self.opened_at,

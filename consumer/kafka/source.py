@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import confluent_kafka as ck
 import orjson
@@ -20,9 +20,15 @@ from consumer.errors import CommitRefusedError, KafkaFatalError, KafkaUnavailabl
 from consumer.kafka.client import create_client
 from consumer.records import RawBatch, TopicPartition
 
-# Client defaults the user may still override through [kafka.properties].
+# Client defaults the user may still override through [kafka.properties]. The prefetch queue is
+# kept small (its memory counts next to the archiver's own budget) and fetches are small, but the
+# queue is refilled at once when the archiver takes from it: librdkafka's own default waits a whole
+# second (fetch.queue.backoff.ms) whenever the queue was full, which starves a busy consumer.
 CLIENT_DEFAULTS: dict[str, str | int] = {
-    "queued.max.messages.kbytes": 32768,
+    "queued.max.messages.kbytes": 8192,
+    "fetch.queue.backoff.ms": 10,
+    "fetch.max.bytes": 2 * 1024 * 1024,
+    "max.partition.fetch.bytes": 256 * 1024,
     "session.timeout.ms": 45000,
 }
 TRANSIENT_COMMIT_ERRORS = frozenset(
@@ -40,7 +46,10 @@ TRANSIENT_COMMIT_ERRORS = frozenset(
     }
 )
 MISSING_TOPIC_ERRORS = frozenset({ck.KafkaError.UNKNOWN_TOPIC_OR_PART, ck.KafkaError._UNKNOWN_TOPIC})
-NO_OFFSET = ck.OFFSET_INVALID
+
+
+def _unset(_value: Any) -> None:
+    raise AssertionError("no partition batch is current")
 
 
 class RebalanceListener(Protocol):
@@ -148,22 +157,37 @@ class KafkaSource:
             num_messages=settings.poll_max_messages, timeout=settings.poll_timeout_s
         )
         self._raise_if_fatal()
-        batches: dict[tuple[str, int], RawBatch] = {}
+        return self._by_partition(messages)
+
+    def _by_partition(self, messages: list[ck.Message]) -> list[RawBatch]:
+        """Copy the messages' fields into one RawBatch per partition (the hottest loop of all).
+
+        Messages arrive in runs of one partition, so the current batch's appenders are kept at
+        hand; a message without an error always carries its topic, partition and offset.
+        """
+        batches: dict[tuple[Any, Any], RawBatch] = {}
+        current: tuple[Any, Any] | None = None
+        add_offset: Callable[[Any], None] = _unset
+        add_timestamp: Callable[[Any], None] = _unset
+        add_key: Callable[[Any], None] = _unset
+        add_value: Callable[[Any], None] = _unset
+        not_available = ck.TIMESTAMP_NOT_AVAILABLE
         for message in messages:
             error = message.error()
             if error is not None:
                 self._on_message_error(error)
                 continue
-            # A message without an error always carries its topic, partition and offset.
-            key = (cast(str, message.topic()), cast(int, message.partition()))
-            batch = batches.get(key)
-            if batch is None:
-                batch = batches[key] = RawBatch(TopicPartition(*key))
-            batch.offsets.append(cast(int, message.offset()))
+            key: tuple[Any, Any] = (message.topic(), message.partition())
+            if key != current:
+                current = key
+                batch = batches.get(key) or batches.setdefault(key, RawBatch(TopicPartition(*key)))
+                add_offset, add_timestamp = batch.offsets.append, batch.timestamps_ms.append
+                add_key, add_value = batch.keys.append, batch.values.append
+            add_offset(message.offset())
             kind, timestamp = message.timestamp()
-            batch.timestamps_ms.append(None if kind == ck.TIMESTAMP_NOT_AVAILABLE else timestamp)
-            batch.keys.append(message.key())
-            batch.values.append(message.value())
+            add_timestamp(None if kind == not_available else timestamp)
+            add_key(message.key())
+            add_value(message.value())
         return list(batches.values())
 
     def _on_message_error(self, error: ck.KafkaError) -> None:

@@ -17,6 +17,7 @@ from consumer.records import DecodedBatch, Decoder, RawBatch, TopicPartition
 from consumer.schema import FileSchema, SchemaPolicy, TopicSchema
 from consumer.segment import SinkSettings
 from consumer.storage import LocalStorage
+from consumer.write_queue import WriteQueue
 
 METADATA_COLUMNS = ("_partition", "_offset", "_timestamp", "_key")
 TOPIC = "events"
@@ -25,6 +26,7 @@ JAN_1_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 DAY_MS = 86_400_000
 WALL_NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 EAGER_SCHEMA = SchemaPolicy(min_key_count=1, min_key_frequency=0.0)  # every key gets a column at once
+WRITES = WriteQueue()  # one writer thread for every test's files, as the daemon has one
 
 
 class FakeClock:
@@ -66,7 +68,7 @@ def sink_settings(
 ) -> SinkSettings:
     """SinkSettings as the daemon builds them, on a real LocalStorage."""
     return SinkSettings(
-        LocalStorage(root), WriterOptions(), row_group_max_bytes, row_group_max_rows, DayRule()
+        LocalStorage(root), WriterOptions(), row_group_max_bytes, row_group_max_rows, DayRule(), WRITES
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from consumer.naming import FileKind, SegmentFileName
 from consumer.parquet_file import ParquetFile, WriterOptions
 from consumer.storage import LocalStorage
+from tests.support.parts import WRITES
 
 NAME = SegmentFileName(FileKind.DATA, "events", 0, 0, date(2024, 1, 1))
 JSON = pa.json_(pa.string())
@@ -52,7 +53,7 @@ def _table(first: int, count: int) -> pa.Table:
 
 def _open(root: Path, options: WriterOptions | None = None) -> ParquetFile:
     pending = LocalStorage(root).create(NAME)
-    return ParquetFile(pending, SCHEMA, options or WriterOptions(), NAME.path)
+    return ParquetFile(pending, SCHEMA, options or WriterOptions(), NAME.path, WRITES)
 
 
 def _committed(root: Path, options: WriterOptions | None = None) -> pq.FileMetaData:
@@ -114,10 +115,11 @@ class TestParquetFile:
         assert not (tmp_path / NAME.path).exists()
 
     def test_bytes_written_grows_with_each_row_group(self, tmp_path: Path) -> None:
-        """bytes_written reports the bytes already on disk, growing as row groups are written."""
+        """bytes_written reports the bytes on disk, growing once the writer thread wrote a row group."""
         file = _open(tmp_path)
         before = file.bytes_written
         file.write_row_group(_table(0, 100))
+        WRITES.wait_until_pending_at_most(0)
         assert file.bytes_written > before
         assert file.bytes_written == (tmp_path / NAME.in_progress_path).stat().st_size
         file.abort()

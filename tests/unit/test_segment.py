@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -264,7 +265,7 @@ class TestSegment:
         """finish() commits the quarantine file first and the data file last."""
         storage = RecordingStorage(tmp_path)
         settings = sink_settings(tmp_path)
-        settings = type(settings)(storage, settings.options, 1 << 26, 1_000_000, settings.days)
+        settings = dataclasses.replace(settings, storage=storage)
         segment = Segment(TP, 0, topic_schema(), file_schema(), settings, opened_at=10.0)
         _append(segment, [value({"id": 1}), b"not json"], 0)
         report = segment.finish(RotationReason.SIZE, 30.0)
