@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -19,10 +20,12 @@ from consumer.config import Settings
 from consumer.errors import ExitCode, FatalError, ShutdownAbortedError
 from consumer.kafka import KafkaSource
 from consumer.liveness import Liveness
-from consumer.metrics import MetricsEndpoint, MetricSources
 from consumer.notify import SystemdNotifier
 from consumer.pipeline import Pipeline
 from consumer.records import TopicPartition
+
+if TYPE_CHECKING:
+    from consumer.metrics import MetricsEndpoint
 from consumer.rotation import RotationReason
 from consumer.shutdown import ShutdownSignal
 
@@ -54,6 +57,9 @@ class Daemon:
         self.pipeline.lag.update(lag)
 
     def _metrics_endpoint(self) -> MetricsEndpoint:
+        # Imported only when the endpoint is on: prometheus_client costs start-up time and memory.
+        from consumer.metrics import MetricsEndpoint, MetricSources  # noqa: PLC0415
+
         metrics = self.settings.metrics
         sources = MetricSources(
             self.pipeline.counters,
