@@ -210,13 +210,7 @@ class FixedSchemaSettings(Section):
         if not isinstance(data, dict) or "file" not in data or "columns" in data:
             return data
         path = Path(data["file"])
-        try:
-            with path.open("rb") as handle:
-                document = tomllib.load(handle)
-        except OSError as exc:
-            raise ValueError(f"schema file {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"schema file {path} is not valid TOML: {exc}") from exc
+        document = read_toml(path, "schema file", ValueError)
         columns = document.get("columns")
         if not isinstance(columns, dict) or not columns:
             raise ValueError(f"schema file {path} needs a [columns] table of name = kind")
@@ -312,18 +306,23 @@ class Settings(BaseSettings):
 
 def load_settings(path: Path) -> Settings:
     """Read a TOML file, apply environment overrides, validate; raise ConfigError on any problem."""
-    try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    document = read_toml(path, "config file", ConfigError)
     _resolve_schema_files(document, path.parent)
     try:
         return Settings(**document)
     except ValidationError as exc:
         raise ConfigError("\n".join(_describe(error) for error in exc.errors())) from exc
+
+
+def read_toml(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
+    """A TOML document, or `error` with one line naming the file and the problem."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{what} {path} is not valid TOML: {exc}") from exc
 
 
 def _resolve_schema_files(document: dict[str, Any], base: Path) -> None:

@@ -181,7 +181,7 @@ class TestFixedSchemas:
     def test_missing_schema_file_is_named(self, tmp_path: Path) -> None:
         """A schema file that cannot be read stops start-up with its path."""
         message = _error_for(tmp_path, {"schema": {"fixed": {"orders": {"file": "nope.toml"}}}})
-        assert message.startswith("schema.fixed.orders: schema file ")
+        assert message.startswith("schema.fixed.orders: cannot read schema file ")
         assert "nope.toml: No such file or directory" in message
 
     def test_reserved_column_names_are_refused(self, tmp_path: Path) -> None:
