@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from consumer.records import DecodedBatch, Reason, Rejected
+from consumer.records import HUGE_INTEGER_DETAIL, DecodedBatch, Reason, Rejected, holds_huge_integer
 from consumer.schema import (
     EXACT_FLOAT_INT,
     EXTRA_COLUMN,
@@ -81,6 +81,9 @@ class _Misfits:
             self.failed.setdefault(row, (Reason.SCHEMA_MISMATCH, detail))
         else:
             self.extra.setdefault(row, {})[key] = value
+
+    def unwritable(self, row: int, exc: Exception) -> None:
+        self.failed[row] = (Reason.UNCONVERTIBLE, f"cannot be written as JSON text: {exc}")
 
     def unknown(self, row: int, keys: Iterable[str]) -> None:
         names = sorted(keys)
@@ -222,8 +225,23 @@ def _dump_or_fail(row: int, value: Any, misfits: _Misfits) -> bytes | None:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
-        misfits.failed[row] = (Reason.UNCONVERTIBLE, f"cannot be written as JSON text: {exc}")
+        misfits.unwritable(row, exc)
         return None
+
+
+def _dump_extra(row: int, leftover: dict[str, Any], misfits: _Misfits) -> bytes | None:
+    """The `_extra` object as JSON text. Written value by value when the object as a whole is one
+    level too deep for orjson, so that a value is kept exactly when it could be a column's."""
+    try:
+        return orjson.dumps(leftover)
+    except orjson.JSONEncodeError:
+        pass
+    try:
+        members = [orjson.dumps(key) + b":" + orjson.dumps(value) for key, value in leftover.items()]
+    except orjson.JSONEncodeError as exc:
+        misfits.unwritable(row, exc)
+        return None
+    return b"{" + b",".join(members) + b"}"
 
 
 def _extra_column(
@@ -243,7 +261,7 @@ def _extra_column(
                 texts.append(None)
                 continue
             leftover = {**loose, **leftover} if leftover else loose
-        texts.append(_dump_or_fail(index, leftover, misfits) if leftover else None)
+        texts.append(_dump_extra(index, leftover, misfits) if leftover else None)
     return pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
 
 
@@ -264,31 +282,18 @@ def _find_huge_integers(
             suspects.update(pc.indices_nonzero(pc.fill_null(found, False)).to_pylist())
     for row in suspects.difference(misfits.failed):
         try:
-            huge = _holds_huge_integer(json.loads(decoded.values[row]))
+            huge = holds_huge_integer(json.loads(decoded.values[row]))
         except RecursionError:
             misfits.failed[row] = (Reason.UNCONVERTIBLE, "nested too deeply to check its numbers exactly")
             continue
         if huge:
-            misfits.failed[row] = (
-                Reason.INTEGER_OUT_OF_RANGE,
-                "an integer beyond 64 bits cannot be kept exactly",
-            )
+            misfits.failed[row] = (Reason.INTEGER_OUT_OF_RANGE, HUGE_INTEGER_DETAIL)
 
 
 def _may_hold_exponents(array: pa.Array) -> bool:
     """Whether any JSON text of the column has "e+" (one memchr-speed scan over the whole data buffer)."""
     data = array.storage.buffers()[2]
     return data is not None and memoryview(data).tobytes().find(b"e+") >= 0
-
-
-def _holds_huge_integer(value: Any) -> bool:
-    if type(value) is int:
-        return not INT64_MIN <= value <= 2**64 - 1
-    if isinstance(value, dict):
-        return any(_holds_huge_integer(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_holds_huge_integer(item) for item in value)
-    return False
 
 
 def _without_failed_rows(batch: pa.RecordBatch, decoded: DecodedBatch, misfits: _Misfits) -> Conversion:

@@ -7,6 +7,7 @@ everything that is not a JSON object becomes a Rejected entry with a reason, nev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -129,7 +130,7 @@ class Decoder:
             try:
                 row = loads(value)
             except orjson.JSONDecodeError as exc:
-                rejected.append(self._reject(raw, index, _parse_failure(value), str(exc)))
+                rejected.append(self._reject(raw, index, *_parse_failure(value, exc)))
                 continue
             if type(row) is dict:
                 rows.append(row)
@@ -171,9 +172,35 @@ class Decoder:
         )
 
 
-def _parse_failure(value: bytes) -> Reason:
+HUGE_INTEGER_DETAIL = "an integer beyond 64 bits cannot be kept exactly"
+UINT64_MAX = 2**64 - 1
+
+
+def _parse_failure(value: bytes, exc: orjson.JSONDecodeError) -> tuple[Reason, str]:
+    """Why orjson refused a value: not UTF-8, an integer too large even for a double, or not JSON."""
     try:
-        value.decode("utf-8")
+        text = value.decode("utf-8")
     except UnicodeDecodeError:
-        return Reason.INVALID_UTF8
-    return Reason.INVALID_JSON
+        return Reason.INVALID_UTF8, str(exc)
+    try:  # the standard library reads integers of any size, so it tells the one case apart
+        parsed = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        return Reason.INVALID_JSON, str(exc)
+    if holds_huge_integer(parsed):
+        return Reason.INTEGER_OUT_OF_RANGE, HUGE_INTEGER_DETAIL
+    return Reason.INVALID_JSON, str(exc)
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def holds_huge_integer(value: Any) -> bool:
+    """Whether a value decoded with exact integers holds one outside [-2**63, 2**64 - 1]."""
+    if type(value) is int:
+        return not -(2**63) <= value <= UINT64_MAX
+    if isinstance(value, dict):
+        return any(holds_huge_integer(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_huge_integer(item) for item in value)
+    return False

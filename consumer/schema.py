@@ -32,7 +32,10 @@ INT64_MAX = 2**63 - 1
 EXACT_FLOAT_INT = 2**53
 MAX_KEY_LENGTH = 255
 EXTRA_COLUMN = "_extra"
-RESERVED_NAMES = frozenset({"_partition", "_offset", "_timestamp", "_key", EXTRA_COLUMN})
+# The metadata columns, `_extra`, and `date`: the hive partition key of the folders
+# (<topic>/date=YYYY-MM-DD/), which readers with partition discovery would show instead of a
+# column of the same name. A key named like one of these stays in `_extra`.
+RESERVED_NAMES = frozenset({"_partition", "_offset", "_timestamp", "_key", EXTRA_COLUMN, "date"})
 _RESERVED_FOLDED = frozenset(name.casefold() for name in RESERVED_NAMES)
 
 

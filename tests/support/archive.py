@@ -49,10 +49,13 @@ def read_quarantine(root: Path, topic: str) -> list[dict[str, Any]]:
     return _read(root / "_quarantine" / topic, ("_partition", "_offset"))
 
 
+NOT_DATA_COLUMNS = frozenset({"_partition", "_offset", "_timestamp", "_key", "_extra", "date"})
+
+
 def data_columns(rows: list[dict[str, Any]]) -> list[str]:
     """The user's columns of archived rows (metadata, `_extra` and the hive `date` left out)."""
     names = {name for row in rows for name in row}
-    return sorted(name for name in names if not name.startswith("_") and name != "date")
+    return sorted(names - NOT_DATA_COLUMNS)
 
 
 def _read(base: Path, order: tuple[str, str]) -> list[dict[str, Any]]:

@@ -874,3 +874,25 @@ class TestFixedSchema:
         archive.add([{"id": 1}, {"id": 2, "colour": "red", "size": None}])
         assert [(entry.offset, entry.reason) for entry in archive.rejected] == [(1, Reason.UNKNOWN_KEY)]
         assert archive.rejected[0].detail == "keys not in the schema: 'colour'"
+
+
+class TestExtraDepth:
+    def test_a_value_as_deep_as_a_json_column_allows_is_kept_in_extra(self) -> None:
+        """A value orjson can write alone stays in `_extra` under its key, though `_extra` adds a level."""
+        deep: Any = 7
+        for level in range(254):
+            deep = {"n": deep} if level % 2 else [deep]
+        archive = _Archive(NEVER)
+        conversion = archive.add([{"id": 1, "deep": deep}])
+        assert conversion.rejected == []
+        assert archive.objects()[0] == {"id": 1, "deep": deep}
+
+
+class TestReservedNames:
+    @pytest.mark.parametrize("key", ["date", "Date", "DATE"])
+    def test_the_partition_folder_key_never_becomes_a_column(self, key: str) -> None:
+        """`date` names the hive folders; a key named like it stays in `_extra` for readers to find."""
+        archive = _Archive()
+        archive.add([{key: "2020-01-01", "id": i} for i in range(10)])
+        assert key not in archive.file.columns
+        assert archive.objects()[0] == {key: "2020-01-01", "id": 0}

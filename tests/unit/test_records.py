@@ -100,6 +100,17 @@ class TestDecoder:
         assert _reasons(decoded) == [(41, Reason.INVALID_JSON)]
         assert decoded.rows == [{}]
 
+    @pytest.mark.parametrize(
+        "value", [b"1" + b"0" * 400, b'{"n": 1' + b"0" * 400 + b"}", b'{"n": [-1' + b"0" * 400 + b"]}"]
+    )
+    def test_integers_too_large_even_for_a_double_are_out_of_range(self, value: bytes) -> None:
+        """orjson refuses integers past the double range; they are rejected as integer_out_of_range."""
+        (rejected,) = Decoder(4096, quarantine_tombstones=True).decode(_raw([value])).rejected
+        assert (rejected.reason, rejected.detail) == (
+            Reason.INTEGER_OUT_OF_RANGE,
+            "an integer beyond 64 bits cannot be kept exactly",
+        )
+
     @pytest.mark.parametrize("value", [b'{"a": "\xff"}', b"\xff", b'{"\xc3": 1}', b'{"a": "\xed\xa0\x80"}'])
     def test_invalid_utf8_is_rejected(self, value: bytes) -> None:
         """Bytes that are not UTF-8 are rejected as invalid_utf8."""
