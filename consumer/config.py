@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -29,6 +30,7 @@ from consumer.errors import ConfigError
 ENV_PREFIX = "ARCHIVER_"
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"]
 MetadataColumn = Literal["_partition", "_offset", "_timestamp", "_key"]
@@ -133,15 +135,90 @@ def _property_text(value: object) -> object:
     return value
 
 
+# S3's limits on multipart uploads: parts of 5 MiB to 5 GiB (all but the last), at most 10,000 parts.
+S3_MIN_PART_BYTES = 5 * MIB
+S3_MAX_PART_BYTES = 5 * GIB
+S3_MAX_PARTS = 10_000
+URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Root:
+    """An `s3://bucket/prefix` output root; prefix has no leading or trailing '/' (may be empty)."""
+
+    bucket: str
+    prefix: str
+
+
+def parse_s3_root(root: str) -> S3Root | None:
+    """The bucket and prefix of an `s3://` root, None for a local path; ValueError if malformed."""
+    if not URI_SCHEME.match(root):
+        return None
+    if not root.startswith("s3://"):
+        raise ValueError("a local path or s3://bucket/prefix; no other URI scheme is supported")
+    bucket, _, prefix = root.removeprefix("s3://").partition("/")
+    if not S3_BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise ValueError(
+            f"{bucket!r} is not an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    prefix = prefix.strip("/")
+    parts = prefix.split("/") if prefix else []
+    if any(part in {"", ".", ".."} or not part.isprintable() for part in parts):
+        raise ValueError(
+            "the prefix after the bucket must be printable folder names without '//', '.' or '..'"
+        )
+    return S3Root(bucket, "/".join(parts))
+
+
+ENDPOINT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
+REGION = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"  # what botocore accepts
+
+
+def _endpoint(value: str | None) -> str | None:
+    if value is not None and "://" in value:
+        raise ValueError("give host[:port] only; the protocol is output.s3.scheme")
+    if value is not None and not ENDPOINT.fullmatch(value):
+        raise ValueError("expected host[:port], e.g. minio.internal:9000 or 127.0.0.1:9000")
+    return value
+
+
+class S3Settings(Section):
+    """How to reach the bucket of an `s3://` output root (unused for a local root).
+
+    Credentials are never configured here: they come from the AWS environment (AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE and the shared files) or instance metadata.
+    """
+
+    endpoint_override: Annotated[str, AfterValidator(_endpoint)] | None = Field(default=None, min_length=1)
+    scheme: Literal["https", "http"] = "https"
+    region: str | None = Field(default=None, pattern=REGION)
+    force_virtual_addressing: bool = False
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    request_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    retry_max_attempts: int = Field(default=5, ge=1, le=20)
+    part_size_bytes: int = Field(default=8 * MIB, ge=S3_MIN_PART_BYTES, le=S3_MAX_PART_BYTES)
+    parts_in_flight: int = Field(default=4, ge=1, le=64)
+    conditional_writes: bool = True
+
+
 class OutputSettings(Section):
     """Where and how finished Parquet files are written."""
 
     root: str = Field(default="./data", min_length=1)
+    s3: S3Settings = S3Settings()
     compression: Compression = "zstd"
     compression_level: int | None = None
     metadata_columns: tuple[MetadataColumn, ...] = ("_partition", "_offset", "_timestamp", "_key")
     date_field: str | None = Field(default=None, min_length=1)
     date_field_unit: Literal["s", "ms", "us", "iso8601"] = "ms"
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        parse_s3_root(value)
+        return value
 
     @field_validator("metadata_columns")
     @classmethod
@@ -149,6 +226,11 @@ class OutputSettings(Section):
         if len(set(value)) != len(value):
             raise ValueError("each metadata column may be listed once")
         return value
+
+    @property
+    def s3_root(self) -> S3Root | None:
+        """The bucket and prefix when the archive is on S3, None for a local folder."""
+        return parse_s3_root(self.root)
 
     @model_validator(mode="after")
     def _level_fits_codec(self) -> Self:
@@ -300,6 +382,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"rotation.row_group_max_bytes = {self.rotation.row_group_max_bytes}: must not exceed "
                 f"memory.max_buffered_bytes ({self.memory.max_buffered_bytes})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _files_fit_in_parts(self) -> Self:
+        # A file can exceed file_max_bytes by one row group; S3 takes at most 10,000 parts per object.
+        part_size = self.output.s3.part_size_bytes
+        largest = self.rotation.file_max_bytes + self.rotation.row_group_max_bytes
+        if self.output.s3_root is not None and largest > S3_MAX_PARTS * part_size:
+            raise ValueError(
+                f"output.s3.part_size_bytes = {part_size}: an object has at most {S3_MAX_PARTS} parts, "
+                f"too few for rotation.file_max_bytes + rotation.row_group_max_bytes ({largest}); "
+                f"use parts of at least {-(-largest // S3_MAX_PARTS)} bytes"
             )
         return self
 

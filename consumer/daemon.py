@@ -105,6 +105,7 @@ class Daemon:
 
     def close(self) -> None:
         self.pipeline.writes.close()
+        self.pipeline.storage.close()
         self.pipeline.gc_monitor.uninstall()
         if self.metrics is not None:
             self.metrics.stop()

@@ -43,6 +43,10 @@ class StorageError(FatalError):
     """Writing, finishing or listing output files failed (disk full, permission denied, ...)."""
 
 
+class StorageUnreachableError(StorageError):
+    """A file could not be read because the storage did not answer (after retries), not for its content."""
+
+
 class CorruptFileError(FatalError):
     """A finished file cannot be read back; it is reported, never overwritten."""
 

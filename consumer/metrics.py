@@ -99,6 +99,10 @@ class ArchiverCollector(Collector):
         values = {
             "archiver_buffered_bytes": ("Row data buffered in memory (Arrow bytes).", gauges.buffered_bytes),
             "archiver_buffered_rows": ("Rows buffered in memory.", gauges.buffered_rows),
+            "archiver_upload_buffered_bytes": (
+                "Parts of S3 objects held in memory, being filled or uploaded.",
+                gauges.upload_bytes,
+            ),
             "archiver_open_files": ("In-progress files.", gauges.open_files),
             "archiver_assigned_partitions": ("Partitions owned by this member.", gauges.partitions),
             "archiver_arrow_pool_bytes": (

@@ -124,6 +124,6 @@ class ParquetFile:
         """Discard the file. The writer is closed first so that no handle stays open."""
         with suppress(Exception):  # the file is being discarded: a failed write changes nothing
             self._settle()
-        with suppress(OSError):
+        with suppress(OSError, StorageError):  # the footer may go to a sink whose upload failed
             self._writer.close()
         self._pending.abort()

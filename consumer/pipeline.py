@@ -7,7 +7,6 @@ tests plug in a scripted source and a fake clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from consumer.assignment import Assignment
 from consumer.budget import MemoryBudget
@@ -27,7 +26,7 @@ from consumer.rotation import RotationPolicy
 from consumer.schema import FixedColumns, Kind, SchemaPolicy, TopicSchema
 from consumer.segment import SinkSettings
 from consumer.stats import ConsumerLag, Gauges, GcMonitor, StatsReporter
-from consumer.storage import LocalStorage
+from consumer.storage import open_storage
 from consumer.topic_schemas import TopicSchemas
 from consumer.write_queue import WriteQueue
 
@@ -55,7 +54,7 @@ class Pipeline:
     ) -> None:
         output, rotation = settings.output, settings.rotation
         self._clock = clock
-        self.storage = LocalStorage(Path(output.root))
+        self.storage = open_storage(output)
         self.counters = Counters()
         self.gc_monitor = GcMonitor()
         self.schemas = TopicSchemas(schema_policy(settings.schema), fixed_schemas(settings.schema))
@@ -109,6 +108,7 @@ class Pipeline:
         return Gauges(
             buffered_rows=sum(writer.buffered_rows for writer in writers),
             buffered_bytes=sum(writer.buffered_bytes for writer in writers) + self.writes.pending_bytes,
+            upload_bytes=self.storage.buffered_bytes(),
             open_files=sum(writer.open_files for writer in writers),
             partitions=len(writers),
             tracked_topics=len(self.schemas),

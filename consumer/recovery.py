@@ -17,11 +17,11 @@ import orjson
 import pyarrow.parquet as pq
 import structlog
 
-from consumer.errors import CorruptFileError, StorageError
+from consumer.errors import CorruptFileError, StorageError, StorageUnreachableError
 from consumer.naming import FileKind, SegmentFileName
 from consumer.schema import Kind
 from consumer.segment import METADATA_PREFIX
-from consumer.storage import LocalStorage, TopicListing
+from consumer.storage import ArchiveStorage, TopicListing
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def footer_values(metadata: pq.FileMetaData) -> dict[str, str]:
 class Recovery:
     """Reads the archive's footers to decide where assigned partitions resume."""
 
-    def __init__(self, storage: LocalStorage) -> None:
+    def __init__(self, storage: ArchiveStorage) -> None:
         self._storage = storage
         self._log = structlog.get_logger(component="recovery")
 
@@ -59,7 +59,7 @@ class Recovery:
         for listing in (data, quarantine):
             for owner, path in listing.in_progress:
                 if owner == partition:
-                    self._storage.delete(path)
+                    self._storage.discard_in_progress(path)
                     self._log.info("stale_file_deleted", path=path, topic=topic, partition=partition)
         newest_data = _newest(data.finished, partition)
         newest_quarantine = _newest(quarantine.finished, partition)
@@ -83,6 +83,8 @@ class Recovery:
             values = footer_values(self._storage.read_metadata(name.path))
             int(values["last_offset"])
             int(values["data_records"])
+        except StorageUnreachableError:
+            raise  # nothing is known about the file: no advice to move it
         except (StorageError, KeyError, ValueError, OSError) as exc:
             raise CorruptFileError(
                 f"finished file {self._storage.describe(name.path)} cannot be read ({exc}); it is left in "

@@ -26,7 +26,7 @@ from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
 from consumer.records import DecodedBatch, Rejected, TopicPartition
 from consumer.rotation import FileProgress, RotationReason
 from consumer.schema import FileSchema, TopicSchema
-from consumer.storage import LocalStorage
+from consumer.storage import ArchiveStorage
 from consumer.write_queue import WriteQueue
 
 METADATA_PREFIX = "archiver."
@@ -36,7 +36,7 @@ METADATA_PREFIX = "archiver."
 class SinkSettings:
     """What every output file of every segment shares."""
 
-    storage: LocalStorage
+    storage: ArchiveStorage
     options: WriterOptions
     row_group_max_bytes: int
     row_group_max_rows: int

@@ -70,6 +70,7 @@ class Gauges:
     partitions: int
     tracked_topics: int
     oldest_unfinished_s: float
+    upload_bytes: int = 0  # parts of S3 objects being filled or uploaded (0 for a local archive)
 
 
 @dataclass(slots=True)
@@ -122,6 +123,7 @@ class StatsReporter:
             arrow_backend=pool.backend_name,
             buffered_rows=gauges.buffered_rows,
             buffered_bytes=gauges.buffered_bytes,
+            upload_bytes=gauges.upload_bytes,
             open_files=gauges.open_files,
             partitions=gauges.partitions,
             tracked_topics=gauges.tracked_topics,

@@ -1,4 +1,4 @@
-"""Session-wide fixtures: one real Kafka broker, and factories for unique topics and groups."""
+"""Session-wide fixtures: one real Kafka broker, one local S3 server, unique topics, groups and buckets."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.broker import REPO, broker_answers, docker_engine_available, local_broker
 from tests.support.kafka_tools import create_topic
+from tests.support.s3 import CREDENTIALS, client, moto_server
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +64,21 @@ def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Calla
 def group_id(request: pytest.FixtureRequest) -> str:
     """A consumer group id nobody else uses."""
     return _unique(request, "g")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """host:port of a local S3-compatible server (moto); the AWS variables point every client at it."""
+    with pytest.MonkeyPatch.context() as patch, moto_server() as endpoint:
+        for name, value in CREDENTIALS.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield endpoint
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> str:
+    """A new, empty bucket of this test's own."""
+    name = _unique(request, "b").lower().replace("_", "-")[-63:].strip("-.")
+    client(s3_endpoint).create_bucket(Bucket=name)
+    return name

@@ -11,13 +11,12 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 from consumer.clock import Clock, SystemClock
 from consumer.config import Settings
 from consumer.errors import ExitCode, FatalError
-from consumer.storage import LocalStorage
+from consumer.storage import ArchiveStorage, open_storage
 from consumer.verify.deep import Sampler, deep_check, plan
 from consumer.verify.model import Finding, FindingKind, PartitionState, TopicInspector
 from consumer.verify.report import Verification, write_report
@@ -41,11 +40,13 @@ def verify_archive(settings: Settings, deep: bool, as_json: bool, sample: int, o
     from consumer.kafka.inspect import KafkaInspector  # noqa: PLC0415 - the Kafka client only when verifying
 
     try:
+        storage = open_storage(settings.output)
         inspector = KafkaInspector(settings.kafka)
         try:
-            verification = verify(Path(settings.output.root), inspector, VerifyOptions(deep, sample))
+            verification = verify(storage, inspector, VerifyOptions(deep, sample))
         finally:
             inspector.close()
+            storage.close()
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.FATAL
@@ -54,19 +55,18 @@ def verify_archive(settings: Settings, deep: bool, as_json: bool, sample: int, o
 
 
 def verify(
-    root: Path, inspector: TopicInspector, options: VerifyOptions, clock: Clock | None = None
+    storage: ArchiveStorage, inspector: TopicInspector, options: VerifyOptions, clock: Clock | None = None
 ) -> Verification:
-    """Check the archive under root against the cluster the inspector sees."""
+    """Check the archive in storage against the cluster the inspector sees."""
     view = inspector.describe()
     states: dict[str, dict[int, PartitionState]] = defaultdict(dict)
     for state in view.partitions:
         states[state.tp.topic][state.tp.partition] = state
-    storage = LocalStorage(root)
     results: list[PartitionResult] = []
     for topic in sorted({*states, *view.missing_topics}):
         results += scan_topic(storage, topic, states[topic], options.deep)
     if options.deep:
-        read_partitions(root, inspector, results, options.sample, clock or SystemClock())
+        read_partitions(storage, inspector, results, options.sample, clock or SystemClock())
     missing = [
         Finding(FindingKind.TOPIC_MISSING, topic, None, "the cluster has no such topic: coverage not checked")
         for topic in view.missing_topics
@@ -75,7 +75,11 @@ def verify(
 
 
 def read_partitions(
-    root: Path, inspector: TopicInspector, results: list[PartitionResult], sample: int, clock: Clock
+    storage: ArchiveStorage,
+    inspector: TopicInspector,
+    results: list[PartitionResult],
+    sample: int,
+    clock: Clock,
 ) -> None:
     """The --deep pass: read each partition's range once; add the findings to its result."""
     plans = [
@@ -85,4 +89,4 @@ def read_partitions(
     sampler = Sampler(-(-total // sample) if sample > 0 else 0)  # about `sample` records in all
     for result, partition_plan in plans:
         deadline = clock.monotonic() + READ_BASE_S + partition_plan.length / READ_MIN_RECORDS_PER_S
-        result.findings += deep_check(root, inspector, partition_plan, sampler, deadline)
+        result.findings += deep_check(storage, inspector, partition_plan, sampler, deadline)

@@ -10,7 +10,6 @@ match too. Rows are read one row group at a time.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,11 +23,11 @@ Row = dict[str, Any]
 JSON_TYPE = Kind.JSON.arrow_type
 
 
-def read_rows(path: Path, indices: Iterable[int]) -> dict[int, Row]:
+def read_rows(source: pa.NativeFile, indices: Iterable[int]) -> dict[int, Row]:
     """The rows at these indices of a file, with JSON columns parsed and timestamps in microseconds."""
     wanted = sorted(set(indices))
     found: dict[int, Row] = {}
-    with pq.ParquetFile(path) as parquet:
+    with pq.ParquetFile(source) as parquet:
         start = 0
         for group in range(parquet.metadata.num_row_groups):
             count = parquet.metadata.row_group(group).num_rows

@@ -8,11 +8,11 @@ as unmatched (offsets the topic no longer has). Only one window of Python ints i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from consumer.storage import ArchiveStorage
 from consumer.verify.files import OFFSET_COLUMN, ArchivedFile
 
 WINDOW_ROWS = 65_536
@@ -67,10 +67,10 @@ class FileCursor:
         return None if self.reasons is None else str(self.reasons[row].as_py())
 
 
-def open_cursor(root: Path, file: ArchivedFile, with_reasons: bool) -> FileCursor:
+def open_cursor(storage: ArchiveStorage, file: ArchivedFile, with_reasons: bool) -> FileCursor:
     """Load a file's `_offset` column (and `reason`, for quarantine files)."""
     columns = [OFFSET_COLUMN, "reason"] if with_reasons else [OFFSET_COLUMN]
-    with pq.ParquetFile(root / file.name.path) as parquet:
+    with storage.open_input(file.name.path) as source, pq.ParquetFile(source) as parquet:
         table = parquet.read(columns=columns)
     reasons = table.column("reason").combine_chunks() if with_reasons else None
     return FileCursor(file, RowCursor(table.column(OFFSET_COLUMN).combine_chunks()), reasons)

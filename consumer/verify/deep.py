@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from consumer.records import TopicPartition
+from consumer.storage import ArchiveStorage
 from consumer.verify.coverage import Hole, hole_finding
 from consumer.verify.model import Finding, FindingKind, PartitionState, TopicInspector, TopicRecord
 from consumer.verify.probe import Sample, SegmentProbe
@@ -66,10 +66,10 @@ class Sampler:
 
 
 def deep_check(
-    root: Path, inspector: TopicInspector, plan: DeepPlan, sampler: Sampler, deadline: float
+    storage: ArchiveStorage, inspector: TopicInspector, plan: DeepPlan, sampler: Sampler, deadline: float
 ) -> list[Finding]:
     """Read the plan's range once; return the segments' and the holes' findings."""
-    walker = Walker(root, plan)
+    walker = Walker(storage, plan)
     holes = HoleCounter(plan.holes)
     for record in inspector.read(plan.tp, plan.start, plan.end, deadline):
         probes = walker.at(record.offset)
@@ -112,8 +112,8 @@ def observe(record: TopicRecord, probes: list[SegmentProbe], sampled: bool) -> N
 class Walker:
     """Opens each segment when the stream reaches its first offset and closes it after its last."""
 
-    def __init__(self, root: Path, plan: DeepPlan) -> None:
-        self._root = root
+    def __init__(self, storage: ArchiveStorage, plan: DeepPlan) -> None:
+        self._storage = storage
         self._plan = plan
         self._pending = deque((segment.first_offset, segment) for segment in plan.segments)
         self._open: list[SegmentProbe] = []
@@ -147,7 +147,7 @@ class Walker:
     def _probe(self, segment: Segment) -> SegmentProbe:
         last = segment.first_offset if segment.last_offset is None else segment.last_offset
         partial = segment.first_offset < self._plan.start or last >= self._plan.end
-        return SegmentProbe(self._root, segment, partial)
+        return SegmentProbe(self._storage, segment, partial)
 
     def _close(self, probes: Iterable[SegmentProbe]) -> None:
         for probe in probes:

@@ -7,7 +7,6 @@ kept (they are small) for the segment and coverage checks; the rows are not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +16,7 @@ import pyarrow.parquet as pq
 from consumer.naming import FileKind, SegmentFileName
 from consumer.records import TopicPartition
 from consumer.recovery import footer_values
+from consumer.storage import ArchiveStorage
 from consumer.verify.model import Finding, FindingKind
 
 OFFSET_COLUMN = "_offset"
@@ -61,11 +61,11 @@ class ArchivedFile:
         return TopicPartition(self.name.topic, self.name.partition)
 
 
-def check_file(root: Path, name: SegmentFileName) -> tuple[ArchivedFile, list[Finding]]:
+def check_file(storage: ArchiveStorage, name: SegmentFileName) -> tuple[ArchivedFile, list[Finding]]:
     """Read one file's footer and offsets; report it unreadable or inconsistent."""
     tp = TopicPartition(name.topic, name.partition)
     try:
-        with pq.ParquetFile(root / name.path) as parquet:
+        with storage.open_input(name.path) as source, pq.ParquetFile(source) as parquet:
             metadata = parquet.metadata
             has_column = OFFSET_COLUMN in parquet.schema_arrow.names
             offsets = parquet.read(columns=[OFFSET_COLUMN]).column(0) if has_column else None

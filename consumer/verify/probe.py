@@ -9,12 +9,12 @@ what the topic and the files hold, and its sampled rows are compared with the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
 from consumer.naming import FileKind
 from consumer.records import Reason
+from consumer.storage import ArchiveStorage
 from consumer.verify.content import data_row_problems, quarantine_row_problems, read_rows
 from consumer.verify.cursor import FileCursor, open_cursor
 from consumer.verify.files import ArchivedFile, Footer
@@ -74,7 +74,7 @@ class Hit:
 class SegmentProbe:
     """A segment open during the deep read: cursors over its files' offsets and its tallies."""
 
-    def __init__(self, root: Path, segment: Segment, partial: bool) -> None:
+    def __init__(self, storage: ArchiveStorage, segment: Segment, partial: bool) -> None:
         self.segment = segment
         self.last_offset = segment.first_offset if segment.last_offset is None else segment.last_offset
         self.partial = partial  # part of the range is outside the read: counts cannot be exact
@@ -83,14 +83,14 @@ class SegmentProbe:
         self.findings: list[Finding] = []
         self.cursors: list[FileCursor] = []
         self.rows_unknown = any(not file.has_offsets for file in segment.data)
-        self._root = root
+        self._storage = storage
         for file in segment.files:
             if file.has_offsets:
                 self._open(file.name.kind is FileKind.QUARANTINE, file)
 
     def _open(self, quarantine: bool, file: ArchivedFile) -> None:
         try:
-            self.cursors.append(open_cursor(self._root, file, with_reasons=quarantine))
+            self.cursors.append(open_cursor(self._storage, file, with_reasons=quarantine))
         except (OSError, pa.ArrowException) as exc:
             self.rows_unknown = self.rows_unknown or not quarantine
             self.findings.append(self.segment.finding(FindingKind.UNREADABLE, str(exc), file.name.path))
@@ -160,7 +160,8 @@ class SegmentProbe:
             by_file.setdefault(sample.cursor.file.name.path, []).append(sample)
         for path, samples in by_file.items():
             try:
-                rows = read_rows(self._root / path, (sample.row for sample in samples))
+                with self._storage.open_input(path) as source:
+                    rows = read_rows(source, (sample.row for sample in samples))
             except (OSError, pa.ArrowException) as exc:
                 findings.append(self.segment.finding(FindingKind.UNREADABLE, str(exc), path))
                 continue

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from consumer.naming import FileKind, SegmentFileName
 from consumer.records import TopicPartition
-from consumer.storage import LocalStorage, TopicListing
+from consumer.storage import ArchiveStorage, TopicListing
 from consumer.verify.coverage import Hole, hole_finding, holes, state_findings
 from consumer.verify.files import check_file
 from consumer.verify.model import Finding, FindingKind, PartitionState
@@ -39,7 +38,7 @@ class PartitionResult:
 
 
 def scan_topic(
-    storage: LocalStorage, topic: str, states: Mapping[int, PartitionState], deep: bool
+    storage: ArchiveStorage, topic: str, states: Mapping[int, PartitionState], deep: bool
 ) -> list[PartitionResult]:
     """Check every partition of a topic that Kafka or the archive knows."""
     data = storage.scan(FileKind.DATA, topic)
@@ -48,7 +47,7 @@ def scan_topic(
     partitions = set(states) | {name.partition for name in names} | _in_progress_partitions(data, quarantine)
     return [
         scan_partition(
-            storage.root,
+            storage,
             TopicPartition(topic, partition),
             states.get(partition),
             [name for name in names if name.partition == partition],
@@ -64,7 +63,7 @@ def _in_progress_partitions(*listings: TopicListing) -> set[int]:
 
 
 def scan_partition(
-    root: Path,
+    storage: ArchiveStorage,
     tp: TopicPartition,
     state: PartitionState | None,
     names: list[SegmentFileName],
@@ -80,7 +79,7 @@ def scan_partition(
     ]
     files = []
     for name in sorted(names, key=lambda name: (name.start_offset, name.kind.value, name.path)):
-        file, file_findings = check_file(root, name)
+        file, file_findings = check_file(storage, name)
         files.append(file)
         findings += file_findings
     segments = group_segments(files)

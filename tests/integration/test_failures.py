@@ -5,14 +5,10 @@ from __future__ import annotations
 import random
 import resource
 import signal
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,82 +16,12 @@ from consumer.errors import ExitCode
 from tests.support.archive import (
     archive_until_committed,
     archiver_config,
-    data_columns,
-    read_quarantine,
-    read_rows,
-    rebuild,
     wait_until_committed,
-    without_nulls,
 )
 from tests.support.broker import local_broker
 from tests.support.daemon import DaemonProcess
-from tests.support.kafka_tools import RecordWriter, committed_offsets, create_topic, produce
-
-BAD_VALUES = [b"{broken", b"[1]", b'"text"', b"\xff\xfe\xfd"]
-
-
-def _record(index: int) -> bytes:
-    if index % 101 == 7:
-        return BAD_VALUES[index % len(BAD_VALUES)]
-    return orjson.dumps(
-        {"i": index, "user": f"u{index % 97}", "amount": index * 0.25, "tags": ["x"] * (index % 3)}
-    )
-
-
-def _expected(
-    count: int, partitions: int
-) -> tuple[dict[tuple[int, int], dict[str, Any]], set[tuple[int, int]]]:
-    """What each (partition, offset) holds when record i goes to partition i % partitions."""
-    good: dict[tuple[int, int], dict[str, Any]] = {}
-    bad: set[tuple[int, int]] = set()
-    for index in range(count):
-        key = (index % partitions, index // partitions)
-        value = _record(index)
-        if value in BAD_VALUES:
-            bad.add(key)
-        else:
-            good[key] = without_nulls(orjson.loads(value))
-    return good, bad
-
-
-class SteadyProducer:
-    """Produces records i = 0..count-1 to partition i % partitions, spread over about duration_s."""
-
-    def __init__(self, bootstrap: str, topic: str, partitions: int, count: int, duration_s: float) -> None:
-        chunk = 500
-        pause = duration_s / (count / chunk)
-
-        writer = RecordWriter(bootstrap)
-
-        def run() -> None:
-            for start in range(0, count, chunk):
-                writer.send(
-                    topic,
-                    [(i % partitions, None, _record(i)) for i in range(start, min(count, start + chunk))],
-                )
-                time.sleep(pause)
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self) -> None:
-        self._thread.join(timeout=600)
-
-
-def _assert_archived_exactly_once(root: Path, topic: str, count: int, partitions: int) -> None:
-    good, bad = _expected(count, partitions)
-    rows = read_rows(root, topic)
-    places = Counter((row["_partition"], row["_offset"]) for row in rows)
-    assert places, "nothing was archived"
-    assert places.most_common(1)[0][1] == 1, "a record was archived twice"
-    columns = data_columns(rows)
-    assert {(row["_partition"], row["_offset"]): rebuild(row, columns) for row in rows} == good
-    quarantined = Counter((row["_partition"], row["_offset"]) for row in read_quarantine(root, topic))
-    assert set(quarantined) == bad
-    assert max(quarantined.values()) == 1, "a record was quarantined twice"
+from tests.support.exactly_once import SteadyProducer, assert_archived_exactly_once, record
+from tests.support.kafka_tools import committed_offsets, create_topic, produce
 
 
 def _kill_storm_config(tmp_path: Path, bootstrap: str, group: str, topic: str) -> Path:
@@ -140,7 +66,7 @@ def test_kill_9_storm_leaves_every_record_exactly_once(
         kills += 1
     producer.join()
     archive_until_committed(config, kafka_bootstrap, group_id, topic, partitions)
-    _assert_archived_exactly_once(tmp_path / "archive", topic, count, partitions)
+    assert_archived_exactly_once(tmp_path / "archive", topic, count, partitions)
     assert not list((tmp_path / "archive").glob("**/.*.inprogress"))
 
 
@@ -170,7 +96,7 @@ def test_surviving_member_takes_over_a_killed_ones_partitions(
         assert second.stop() == ExitCode.OK, second.describe()
     taken_over = set().union(*(set(event["partitions"]) for event in second.named("partitions_assigned")))
     assert taken_over == {f"{topic}[{partition}]" for partition in range(partitions)}
-    _assert_archived_exactly_once(tmp_path / "archive", topic, count, partitions)
+    assert_archived_exactly_once(tmp_path / "archive", topic, count, partitions)
 
 
 @pytest.fixture
@@ -189,7 +115,7 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(
     partitions, count = 2, 20_000
     topic = f"restart-{group_id[-8:]}"
     create_topic(own_broker, topic, partitions)
-    produce(own_broker, topic, [(i % partitions, None, _record(i)) for i in range(count // 2)])
+    produce(own_broker, topic, [(i % partitions, None, record(i)) for i in range(count // 2)])
     config = archiver_config(
         tmp_path / "a.toml",
         own_broker,
@@ -204,7 +130,7 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(
         time.sleep(3)  # the daemon keeps running without a broker
         assert daemon.process.poll() is None, daemon.describe()
         local_broker_command("start", port="39192")
-        produce(own_broker, topic, [(i % partitions, None, _record(i)) for i in range(count // 2, count)])
+        produce(own_broker, topic, [(i % partitions, None, record(i)) for i in range(count // 2, count)])
         wait_until_committed(
             own_broker,
             group_id,
@@ -216,7 +142,7 @@ def test_broker_restart_mid_run_loses_and_doubles_nothing(
     finally:
         code = daemon.stop()
     assert code == ExitCode.OK, daemon.describe()
-    _assert_archived_exactly_once(tmp_path / "archive", topic, count, partitions)
+    assert_archived_exactly_once(tmp_path / "archive", topic, count, partitions)
 
 
 def _limit_file_size(limit: int) -> Callable[[], None]:
@@ -232,7 +158,7 @@ def test_file_size_limit_fails_cleanly_and_a_restart_completes_the_archive(
     """A write past RLIMIT_FSIZE: clear error, exit 1, nothing committed past durable data; then recovery."""
     partitions, count = 2, 30_000
     topic = topic_factory(partitions)
-    produce(kafka_bootstrap, topic, [(i % partitions, None, _record(i)) for i in range(count)])
+    produce(kafka_bootstrap, topic, [(i % partitions, None, record(i)) for i in range(count)])
     config = archiver_config(
         tmp_path / "a.toml",
         kafka_bootstrap,
@@ -263,4 +189,4 @@ def test_file_size_limit_fails_cleanly_and_a_restart_completes_the_archive(
     for partition, offset in committed.items():
         assert offset <= archived_end[partition] or offset < 0
     archive_until_committed(config, kafka_bootstrap, group_id, topic, partitions)
-    _assert_archived_exactly_once(root, topic, count, partitions)
+    assert_archived_exactly_once(root, topic, count, partitions)

@@ -6,7 +6,6 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
@@ -20,66 +19,10 @@ from tests.support.archive import (
     read_rows,
     rebuild,
     wait_until_committed,
-    without_nulls,
 )
 from tests.support.daemon import DaemonProcess
 from tests.support.kafka_tools import committed_offsets, end_offsets, produce
-
-Record = tuple[int, bytes | None, bytes | None]
-
-
-def _varied_object(index: int, rng: random.Random) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": index,
-        "user": f"user-{rng.randint(1, 50)}",
-        "amount": round(rng.uniform(0, 500), 2),
-        "active": rng.random() < 0.5,
-        "tags": rng.sample(["a", "b", "c", "d"], rng.randint(0, 3)),
-        "address": {"city": rng.choice(["Berlin", "Lyon", "Oslo"]), "zip": f"{rng.randint(0, 99999):05d}"},
-        "note": None if index % 5 == 0 else f"note {index} é 字",
-    }
-    if index % 7 == 0:
-        record[f"sensor_{index}"] = rng.random()  # a key almost never seen twice
-    if index % 11 == 0:
-        record["amount"] = str(record["amount"])  # a type flip
-    if index % 13 == 0:
-        record["ratio.v2/x"] = index / 3
-    return record
-
-
-def _produce_mixed(
-    bootstrap: str, topic: str, partitions: int, count: int
-) -> tuple[dict[tuple[int, int], dict[str, Any]], dict[tuple[int, int], str]]:
-    """Produce good objects with a sprinkling of bad values; return what each (partition, offset) holds."""
-    rng = random.Random(7)
-    bad: list[tuple[bytes | None, str]] = [
-        (b"{not json", "invalid_json"),
-        (b"[1, 2, 3]", "not_an_object"),
-        (b'"just a string"', "not_an_object"),
-        (b'{"text": "\xff\xfe"}', "invalid_utf8"),
-        (b'{"pad": "' + b"x" * 5000 + b'"}', "oversize"),
-        (b"", "invalid_json"),
-    ]
-    records: list[Record] = []
-    good: dict[tuple[int, int], dict[str, Any]] = {}
-    rejected: dict[tuple[int, int], str] = {}
-    next_offset = Counter[int]()
-    for index in range(count):
-        partition = index % partitions
-        offset = next_offset[partition]
-        next_offset[partition] += 1
-        if index % 97 == 3:
-            value, reason = bad[(index // 97) % len(bad)]
-            rejected[(partition, offset)] = reason
-        elif index % 151 == 5:
-            value = None  # a tombstone: counted and skipped
-        else:
-            obj = _varied_object(index, rng)
-            good[(partition, offset)] = without_nulls(obj)
-            value = orjson.dumps(obj)
-        records.append((partition, str(index).encode(), value))
-    produce(bootstrap, topic, records)
-    return good, rejected
+from tests.support.mixed import produce_mixed
 
 
 def test_archives_every_record_exactly_with_bad_ones_quarantined(
@@ -87,7 +30,7 @@ def test_archives_every_record_exactly_with_bad_ones_quarantined(
 ) -> None:
     """Good records come back from DuckDB with their content, bad ones are quarantined, offsets committed."""
     topic = topic_factory(3)
-    good, rejected = _produce_mixed(kafka_bootstrap, topic, 3, 3000)
+    good, rejected = produce_mixed(kafka_bootstrap, topic, 3, 3000)
     config = archiver_config(
         tmp_path / "a.toml",
         kafka_bootstrap,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from consumer.cli import main
-from consumer.config import Settings, load_settings
+from consumer.config import S3Root, Settings, load_settings
 from consumer.errors import ConfigError, ExitCode
 from tests.support.daemon import write_config
 
@@ -189,3 +189,84 @@ class TestFixedSchemas:
         (tmp_path / "s.toml").write_text('[columns]\n_Offset = "int64"\n')
         message = _error_for(tmp_path, {"schema": {"fixed": {"orders": {"file": "s.toml"}}}})
         assert "column '_Offset': names are 1-255 printable characters and not one of" in message
+
+
+class TestS3Output:
+    def test_s3_root_gives_bucket_and_prefix(self, tmp_path: Path) -> None:
+        """An s3:// root is split into bucket and prefix (slashes trimmed); a local path has none."""
+        path = write_config(tmp_path / "a.toml", {"output": {"root": "s3://my-bucket/archive/kafka/"}})
+        assert load_settings(path).output.s3_root == S3Root("my-bucket", "archive/kafka")
+        assert load_settings(REPO_CONFIG).output.s3_root is None
+
+    def test_bucket_without_prefix(self, tmp_path: Path) -> None:
+        """The archive may fill a whole bucket."""
+        path = write_config(tmp_path / "a.toml", {"output": {"root": "s3://my-bucket"}})
+        assert load_settings(path).output.s3_root == S3Root("my-bucket", "")
+
+    @pytest.mark.parametrize(
+        ("root", "problem"),
+        [
+            ("gs://bucket/x", "no other URI scheme is supported"),
+            ("s3://My_Bucket/x", "'My_Bucket' is not an S3 bucket name"),
+            ("s3://user:secret@bucket/x", "is not an S3 bucket name"),
+            ("s3://bucket/a//b", "without '//', '.' or '..'"),
+            ("s3://bucket/a/../b", "without '//', '.' or '..'"),
+        ],
+    )
+    def test_malformed_roots_are_named(self, tmp_path: Path, root: str, problem: str) -> None:
+        """A root that is neither a path nor a valid s3:// URI is rejected with the rule it breaks."""
+        message = _error_for(tmp_path, {"output": {"root": root}})
+        assert message.startswith("output.root = ")
+        assert problem in message
+
+    def test_endpoint_takes_no_scheme(self, tmp_path: Path) -> None:
+        """endpoint_override is host[:port]; the protocol has its own key."""
+        message = _error_for(tmp_path, {"output": {"s3": {"endpoint_override": "http://minio:9000"}}})
+        assert message == (
+            "output.s3.endpoint_override = 'http://minio:9000': give host[:port] only; "
+            "the protocol is output.s3.scheme"
+        )
+
+    def test_endpoint_and_region_are_checked_before_any_client_is_built(self, tmp_path: Path) -> None:
+        """A malformed endpoint or region is a configuration error, not a failure at start-up."""
+        message = _error_for(tmp_path, {"output": {"s3": {"endpoint_override": "minio:9000:x"}}})
+        assert message.startswith("output.s3.endpoint_override = 'minio:9000:x': expected host[:port]")
+        message = _error_for(tmp_path, {"output": {"s3": {"region": "eu west 1"}}})
+        assert message.startswith("output.s3.region = 'eu west 1': String should match pattern")
+
+    def test_parts_have_s3_minimum(self, tmp_path: Path) -> None:
+        """Parts smaller than S3's 5 MiB minimum are refused before anything is uploaded."""
+        message = _error_for(tmp_path, {"output": {"s3": {"part_size_bytes": 1024}}})
+        assert message == "output.s3.part_size_bytes = 1024: Input should be greater than or equal to 5242880"
+
+    def test_largest_file_fits_in_ten_thousand_parts(self, tmp_path: Path) -> None:
+        """S3 takes 10,000 parts per object: file_max_bytes needs parts large enough for it."""
+        settings = {
+            "output": {"root": "s3://bucket/x"},
+            "rotation": {"file_max_bytes": 100 * 2**30},
+            "memory": {"max_buffered_bytes": 2**30},
+        }
+        message = _error_for(tmp_path, settings)
+        assert "output.s3.part_size_bytes = 8388608: an object has at most 10000 parts" in message
+
+    def test_s3_keys_come_from_the_environment_too(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """ARCHIVER_OUTPUT__S3__<KEY> overrides a key of [output.s3]."""
+        monkeypatch.setenv("ARCHIVER_OUTPUT__S3__REGION", "eu-central-1")
+        path = write_config(
+            tmp_path / "a.toml", {"output": {"root": "s3://bucket/x", "s3": {"scheme": "http"}}}
+        )
+        s3 = load_settings(path).output.s3
+        assert (s3.region, s3.scheme) == ("eu-central-1", "http")
+
+    def test_no_credentials_in_effective_settings(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Credentials stay in the AWS environment: check-config never prints them."""
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+        monkeypatch.setenv("ARCHIVER_OUTPUT__ROOT", "s3://bucket/x")
+        assert main(["check-config", "--config", str(REPO_CONFIG)]) == ExitCode.OK
+        out = capsys.readouterr().out
+        assert '"part_size_bytes": 8388608' in out
+        assert "very-secret-value" not in out

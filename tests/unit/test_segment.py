@@ -16,7 +16,7 @@ from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
 from consumer.records import Reason, Rejected
 from consumer.rotation import RotationReason
 from consumer.segment import Segment, SegmentStats, TableSink
-from consumer.storage import LocalStorage, PendingFile
+from consumer.storage import LocalPendingFile, LocalStorage
 from tests.support.parts import (
     DAY_MS,
     JAN_1_MS,
@@ -82,10 +82,10 @@ class RecordingStorage(LocalStorage):
         super().__init__(root)
         self.committed: list[str] = []
 
-    def create(self, name: SegmentFileName) -> PendingFile:
+    def create(self, name: SegmentFileName) -> LocalPendingFile:
         committed = self.committed
 
-        class Recording(PendingFile):
+        class Recording(LocalPendingFile):
             def commit(self) -> int:
                 committed.append(name.path)
                 return super().commit()

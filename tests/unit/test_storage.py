@@ -1,4 +1,4 @@
-"""Local storage: hidden pending files that appear atomically, listings, the writability check."""
+"""Local storage (hidden pending files, listings, the writability check), and storage chosen by root."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from consumer.config import OutputSettings, S3Settings
 from consumer.errors import StorageError
 from consumer.naming import FileKind, SegmentFileName
-from consumer.storage import LocalStorage
+from consumer.storage import LocalStorage, open_storage
+from consumer.storage.s3 import S3Storage
 
 DAY = date(2024, 1, 2)
 PAYLOAD = b"parquet bytes, or any bytes"
@@ -203,3 +205,21 @@ class TestFiles:
     def test_describe_gives_the_full_location(self, tmp_path: Path) -> None:
         """describe() joins the root and the relative path."""
         assert LocalStorage(tmp_path).describe("events/x.parquet") == str(tmp_path / "events" / "x.parquet")
+
+
+class TestOpenStorage:
+    def test_a_path_is_a_local_folder(self, tmp_path: Path) -> None:
+        """A local root opens a LocalStorage on that folder."""
+        storage = open_storage(OutputSettings(root=str(tmp_path)))
+        assert isinstance(storage, LocalStorage)
+        assert storage.describe("events/x.parquet") == str(tmp_path / "events" / "x.parquet")
+
+    def test_an_s3_uri_is_a_bucket(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An s3:// root opens an S3Storage (no request is made until it is used)."""
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        s3 = S3Settings(endpoint_override="127.0.0.1:9", scheme="http", region="us-east-1")
+        storage = open_storage(OutputSettings(root="s3://bucket/some/prefix", s3=s3))
+        assert isinstance(storage, S3Storage)
+        assert storage.describe("events/x.parquet") == "s3://bucket/some/prefix/events/x.parquet"
+        assert storage.buffered_bytes() == 0
+        storage.close()

@@ -17,6 +17,7 @@ from consumer.records import TopicPartition
 from consumer.recovery import footer_values
 from consumer.rotation import RotationReason
 from consumer.segment import METADATA_PREFIX, Segment
+from consumer.storage import LocalStorage
 from consumer.verify import VerifyOptions, verify
 from consumer.verify.content import same_value
 from consumer.verify.model import ClusterView, FindingKind, PartitionState, TopicRecord
@@ -112,7 +113,7 @@ class Archive:
     ) -> Verification:
         end = high if high is not None else max([committed or 0, *(r.offset + 1 for r in self.records)])
         inspector = FakeInspector([PartitionState(TP, low, end, committed)], self.records)
-        return verify(self.root, inspector, VerifyOptions(deep=deep, sample=1000))
+        return verify(LocalStorage(self.root), inspector, VerifyOptions(deep=deep, sample=1000))
 
 
 def _topic_dir(kind: FileKind) -> str:
@@ -166,7 +167,7 @@ class TestCleanArchive:
     def test_deep_reads_the_archived_range_once(self, archive: Archive) -> None:
         """--deep reads the topic once per partition, from the archive's start to the committed offset."""
         inspector = FakeInspector([PartitionState(TP, 0, 20, 20)], archive.records)
-        verify(archive.root, inspector, VerifyOptions(deep=True))
+        verify(LocalStorage(archive.root), inspector, VerifyOptions(deep=True))
         assert inspector.reads == [(TP, 0, 20)]
 
     def test_archive_ahead_of_the_commit_is_information(self, archive: Archive) -> None:
@@ -279,7 +280,7 @@ class TestCoverage:
         archive.topic(0, _values(0))
         archive.segment(10)
         inspector = FakeInspector([PartitionState(TP, 0, 20, 20)], archive.records)
-        verification = verify(archive.root, inspector, VerifyOptions(deep=True))
+        verification = verify(LocalStorage(archive.root), inspector, VerifyOptions(deep=True))
         assert inspector.reads == [(TP, 0, 20)]
         (gap,) = verification.findings
         assert (gap.kind, gap.first_offset, gap.last_offset) == (FindingKind.GAP, 0, 9)
@@ -396,7 +397,9 @@ class TestReport:
 
     def test_topic_missing_from_the_cluster_is_a_finding(self, archive: Archive) -> None:
         """A listed topic the cluster lacks fails verification; its files are still checked."""
-        verification = verify(archive.root, FakeInspector([], missing_topics=[TP.topic]), VerifyOptions())
+        verification = verify(
+            LocalStorage(archive.root), FakeInspector([], missing_topics=[TP.topic]), VerifyOptions()
+        )
         (missing,) = verification.findings
         assert (missing.kind, missing.topic, missing.partition) == (FindingKind.TOPIC_MISSING, TP.topic, None)
         assert [result.files for result in verification.partitions] == [4]
@@ -404,7 +407,7 @@ class TestReport:
     def test_partition_without_kafka_state_is_checked_by_files(self, archive: Archive) -> None:
         """An archived partition the cluster lacks: files checked, coverage noted as unchecked."""
         other = PartitionState(TopicPartition(TP.topic, 1), 0, 0, None)
-        verification = verify(archive.root, FakeInspector([other]), VerifyOptions())
+        verification = verify(LocalStorage(archive.root), FakeInspector([other]), VerifyOptions())
         assert verification.consistent
         assert [f.kind for f in verification.information] == [FindingKind.NOTE]
         assert [p["committed"] for p in document(verification)["partitions"]] == [None, None]

@@ -12,7 +12,6 @@ import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from consumer.naming import (
     parse_in_progress_name,
     topic_directory,
 )
+from consumer.storage.base import TopicListing
 
 
 @contextmanager
@@ -39,15 +39,7 @@ def _storage_errors(action: str, path: Path) -> Iterator[None]:
         raise StorageError(f"cannot {action} {path}: {reason}") from exc
 
 
-@dataclass
-class TopicListing:
-    """The files of one topic and kind found on storage."""
-
-    finished: list[SegmentFileName] = field(default_factory=list)
-    in_progress: list[tuple[int, str]] = field(default_factory=list)  # (partition, relative path)
-
-
-class PendingFile:
+class LocalPendingFile:
     """A file being written under its hidden name; commit() makes it durable and visible."""
 
     def __init__(self, root: Path, name: SegmentFileName) -> None:
@@ -89,8 +81,8 @@ class LocalStorage:
             probe.write_bytes(b"ok")
             probe.unlink()
 
-    def create(self, name: SegmentFileName) -> PendingFile:
-        return PendingFile(self.root, name)
+    def create(self, name: SegmentFileName) -> LocalPendingFile:
+        return LocalPendingFile(self.root, name)
 
     def scan(self, kind: FileKind, topic: str) -> TopicListing:
         """List the finished and in-progress files of a topic (all partitions, all dates)."""
@@ -121,15 +113,29 @@ class LocalStorage:
         with _storage_errors("read", path):
             return pq.read_metadata(str(path))
 
+    def open_input(self, relative: str) -> pa.NativeFile:
+        return pa.OSFile(str(self.root / relative), "rb")
+
     def delete(self, relative: str) -> None:
         path = self.root / relative
         with _storage_errors("delete", path):
             path.unlink(missing_ok=True)
             _fsync_directory(path.parent)
 
+    def discard_in_progress(self, relative: str) -> None:
+        """An in-progress file is a hidden file: delete it."""
+        self.delete(relative)
+
     def describe(self, relative: str) -> str:
         """The location of a relative path, for messages."""
         return str(self.root / relative)
+
+    def buffered_bytes(self) -> int:
+        """Written bytes go to the operating system, not to this process's memory."""
+        return 0
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 def _make_directories(root: Path, directory: Path) -> None:
