@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import structlog
 
 from consumer.clock import Clock
+from consumer.errors import ArchiverError
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
 from consumer.records import TopicPartition
@@ -131,10 +132,17 @@ class Assignment:
         return pending
 
     def abort_all(self) -> None:
-        """Discard every open segment; later revoke callbacks (from closing the client) do nothing."""
+        """Discard every open segment; later revoke callbacks (from closing the client) do nothing.
+
+        Runs on the way out after a failure: one file that cannot be discarded is logged and the
+        others are still discarded (a leftover hidden file is deleted by the next owner).
+        """
         self._aborting = True
-        for writer in self._writers.values():
-            writer.abort()
+        for tp, writer in self._writers.items():
+            try:
+                writer.abort()
+            except ArchiverError as exc:
+                self._log.warning("abort_failed", partition=str(tp), error=str(exc))
 
     def _release(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:

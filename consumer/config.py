@@ -276,7 +276,8 @@ class RecordsSettings(Section):
 
 
 ColumnKind = Literal["bool", "int64", "float64", "string", "json"]
-RESERVED_COLUMNS = frozenset({"_partition", "_offset", "_timestamp", "_key", "_extra"})
+# The metadata columns, `_extra`, and the hive folder key `date` (see consumer/schema.py).
+RESERVED_COLUMNS = frozenset({"_partition", "_offset", "_timestamp", "_key", "_extra", "date"})
 
 
 class FixedSchemaSettings(Section):

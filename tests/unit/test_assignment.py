@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from consumer.assignment import Assignment
 from consumer.convert import metadata_fields
 from consumer.counters import Histogram
+from consumer.errors import StorageError
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
 from consumer.records import TopicPartition
@@ -215,3 +217,33 @@ class TestLifecycle:
         assert member.commit.calls == []
         assert member.reports == []
         assert member.files() == archived
+
+
+class TestAbortAll:
+    def test_a_file_that_cannot_be_discarded_does_not_stop_the_others(self, tmp_path: Path) -> None:
+        """abort_all keeps going after one writer's abort fails, and every other writer is aborted."""
+        aborted: list[int] = []
+
+        class Writer:
+            def __init__(self, tp: TopicPartition) -> None:
+                self.tp = tp
+                self.next_offset: int | None = None
+
+            def abort(self) -> None:
+                if self.tp.partition == 0:
+                    raise StorageError("cannot discard x: Read-only file system")
+                aborted.append(self.tp.partition)
+
+        def make_writer(tp: TopicPartition, _schema: TopicSchema) -> PartitionWriter:
+            return cast(PartitionWriter, Writer(tp))
+
+        assignment = Assignment(
+            Recovery(LocalStorage(tmp_path)),
+            TopicSchemas(EAGER_SCHEMA),
+            make_writer,
+            OffsetCommitter(FakeCommit(), Histogram()),
+            FakeClock(),
+        )
+        assignment.assigned({TopicPartition(TOPIC, 0): None, TopicPartition(TOPIC, 1): None})
+        assignment.abort_all()
+        assert aborted == [1]
