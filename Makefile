@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config/archiver.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-quick broker-start broker-stop clean
+.PHONY: install run test lint format bench bench-quick soak broker-start broker-stop clean
 
 install: $(STAMP)
 
@@ -48,6 +48,13 @@ bench-quick: install
 	test -x bench/.venv-quix/bin/python || $(BIN)/python -m venv bench/.venv-quix
 	bench/.venv-quix/bin/python -m pip install --quiet -r bench/requirements-quix.txt
 	$(BIN)/python -m bench.run --quick --workloads W1,W2
+
+# The memory soak is not part of `make test` either: 5 million churning-key records through the
+# daemon with a 64 MiB budget, RSS sampled every second (bench/soak.py). Options through SOAK_ARGS,
+# e.g. make soak SOAK_ARGS='--records 1000000 --allocator jemalloc --keep'.
+soak: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 broker-start:
 	$(PYTHON) scripts/kafka-local start
