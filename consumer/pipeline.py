@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from consumer.assignment import Assignment
 from consumer.budget import MemoryBudget
 from consumer.clock import Clock
+from consumer.column_registry import ColumnRegistry
 from consumer.config import SchemaSettings, Settings
 from consumer.convert import RowConverter, metadata_fields
 from consumer.counters import Counters
@@ -59,6 +60,7 @@ class Pipeline:
         self.gc_monitor = GcMonitor()
         self.schemas = TopicSchemas(schema_policy(settings.schema), fixed_schemas(settings.schema))
         self.writes = WriteQueue()
+        self.registry = ColumnRegistry(self.storage)
         self._sinks = SinkSettings(
             self.storage,
             WriterOptions(output.compression, output.compression_level),
@@ -66,6 +68,7 @@ class Pipeline:
             rotation.row_group_max_rows,
             DayRule(output.date_field, output.date_field_unit),
             self.writes,
+            self.registry,
         )
         self._policy = RotationPolicy(
             rotation.file_max_bytes,
@@ -77,7 +80,7 @@ class Pipeline:
         self.committer = OffsetCommitter(source.commit, self.counters.commit_seconds)
         self.lag = ConsumerLag(lambda tp: self.assignment.writer(tp) is not None)
         self.assignment = Assignment(
-            Recovery(self.storage), self.schemas, self._make_writer, self.committer, clock
+            Recovery(self.storage, self.registry), self.schemas, self._make_writer, self.committer, clock
         )
         self.stats = StatsReporter(
             settings.stats.interval_s,

@@ -5,7 +5,8 @@ complete segment. Segments finish quarantine file first, data file last, so the 
 is complete if its data file exists, or if only its quarantine file exists and its footer says
 the segment had no data rows. A lone quarantine file of a segment that expected data is an orphan
 of a crash between the two publications: it is deleted and the segment is consumed again.
-The partition resumes after the last offset of the newest complete segment.
+The partition resumes after the last offset of the newest complete segment, and its topic's
+columns keep the kinds claimed in the archive (column_registry.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import orjson
 import pyarrow.parquet as pq
 import structlog
 
+from consumer.column_registry import ColumnRegistry
 from consumer.errors import CorruptFileError, StorageError, StorageUnreachableError
 from consumer.naming import FileKind, SegmentFileName
 from consumer.schema import Kind
@@ -44,18 +45,21 @@ def footer_values(metadata: pq.FileMetaData) -> dict[str, str]:
 class Recovery:
     """Reads the archive's footers to decide where assigned partitions resume."""
 
-    def __init__(self, storage: ArchiveStorage) -> None:
+    def __init__(self, storage: ArchiveStorage, registry: ColumnRegistry) -> None:
         self._storage = storage
+        self._registry = registry
         self._log = structlog.get_logger(component="recovery")
 
     def recover(self, topic: str, partitions: Iterable[int]) -> dict[int, PartitionArchive]:
         data = self._storage.scan(FileKind.DATA, topic)
         quarantine = self._storage.scan(FileKind.QUARANTINE, topic)
-        return {partition: self._partition(topic, partition, data, quarantine) for partition in partitions}
+        schema = self._registry.load(topic)
+        return {
+            partition: PartitionArchive(self._resume(topic, partition, data, quarantine), schema)
+            for partition in partitions
+        }
 
-    def _partition(
-        self, topic: str, partition: int, data: TopicListing, quarantine: TopicListing
-    ) -> PartitionArchive:
+    def _resume(self, topic: str, partition: int, data: TopicListing, quarantine: TopicListing) -> int | None:
         for listing in (data, quarantine):
             for owner, path in listing.in_progress:
                 if owner == partition:
@@ -63,20 +67,19 @@ class Recovery:
                     self._log.info("stale_file_deleted", path=path, topic=topic, partition=partition)
         newest_data = _newest(data.finished, partition)
         newest_quarantine = _newest(quarantine.finished, partition)
-        schema = self._schema(newest_data) if newest_data else {}
         if newest_quarantine and (
             newest_data is None or newest_quarantine.start_offset > newest_data.start_offset
         ):
             footer = self._footer(newest_quarantine)
             if int(footer["data_records"]) == 0:
-                return PartitionArchive(int(footer["last_offset"]) + 1, schema)
+                return int(footer["last_offset"]) + 1
             self._storage.delete(newest_quarantine.path)
             self._log.warning(
                 "orphan_quarantine_deleted", path=newest_quarantine.path, topic=topic, partition=partition
             )
         if newest_data is None:
-            return PartitionArchive(None, schema)
-        return PartitionArchive(int(self._footer(newest_data)["last_offset"]) + 1, schema)
+            return None
+        return int(self._footer(newest_data)["last_offset"]) + 1
 
     def _footer(self, name: SegmentFileName) -> dict[str, str]:
         try:
@@ -91,11 +94,6 @@ class Recovery:
                 "place: move it out of the archive to archive the partition again from its committed offset"
             ) from exc
         return values
-
-    def _schema(self, name: SegmentFileName) -> dict[str, Kind]:
-        registry = orjson.loads(self._footer(name).get("schema") or "{}")
-        known = {kind.value for kind in Kind}
-        return {key: Kind(kind) for key, kind in registry.items() if kind in known}
 
 
 def _newest(files: list[SegmentFileName], partition: int) -> SegmentFileName | None:

@@ -214,23 +214,31 @@ class TopicSchema:
         column.kind = Kind.FLOAT64
         return True
 
-    def fix(self, keys: Iterable[str]) -> None:
-        """A file holding these columns was written: their kinds may never change."""
-        for key in keys:
-            self.columns[key].fixed = True
+    def fix(self, key: str, kind: Kind) -> None:
+        """A file holding this column is being written with this kind (claimed for the whole
+        group, see column_registry.py): it may never change."""
+        column = self.columns.get(key)
+        if column is None:
+            self.register(key, kind)
+            column = self.columns[key]
+        column.kind = kind
+        column.fixed = True
 
     def seed(self, kinds: Mapping[str, Kind]) -> None:
-        """Adopt column kinds found in finished files (they are fixed); a fixed schema ignores them."""
+        """Adopt the claimed kinds of the topic's columns; a fixed schema ignores them."""
         if self.fixed is not None:
             return
         for key, kind in kinds.items():
-            if key not in self.columns and len(self.columns) < self._policy.max_columns:
-                self.register(key, kind)
-                self.columns[key].fixed = True
+            if key in self.columns or len(self.columns) < self._policy.max_columns:
+                self.fix(key, kind)
+
+    def unfixed(self, keys: Iterable[str]) -> list[str]:
+        """The keys whose kind no written file has fixed yet."""
+        return [key for key in keys if not self.columns[key].fixed]
 
     def registry(self) -> dict[str, str]:
-        """Every typed column with its kind, for the files' metadata."""
-        return {key: column.kind.value for key, column in self.columns.items()}
+        """Every fixed column with its kind, for the files' metadata."""
+        return {key: column.kind.value for key, column in self.columns.items() if column.fixed}
 
     @property
     def tracked_keys(self) -> int:

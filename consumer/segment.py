@@ -19,7 +19,9 @@ import pyarrow as pa
 from consumer import __version__
 from consumer.buffer import RowGroupBuffer
 from consumer.clock import Stopwatch
-from consumer.convert import Conversion, conform
+from consumer.column_registry import ColumnRegistry
+from consumer.conform import conform
+from consumer.convert import Conversion
 from consumer.naming import DayRule, FileKind, SegmentFileName
 from consumer.parquet_file import ParquetFile, WriterOptions
 from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
@@ -42,6 +44,7 @@ class SinkSettings:
     row_group_max_rows: int
     days: DayRule
     writes: WriteQueue
+    registry: ColumnRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,11 +333,20 @@ class Segment:
         if not self._data.buffer:
             return
         if not self.schema.frozen:
-            for key in self.schema.columns:  # adopt a widening made after this file last saw the key
-                self.schema.retype(key, self.topic.columns[key].kind)
+            self._settle_columns()
             self.schema.freeze()
-            self.topic.fix(self.schema.columns)
         self._data.write(self._name(self._data), self.schema.arrow_schema(), conform)
+
+    def _settle_columns(self) -> None:
+        """Fix the file's column kinds: the topic's current kinds (a widening made after this file
+        last saw a key), claimed for the whole group; a kind claimed first by another member wins."""
+        for key in self.topic.unfixed(self.schema.columns):
+            kind = self.topic.columns[key].kind
+            if self.topic.fixed is None:
+                kind = self._settings.registry.claim(self.topic.topic, key, kind)
+            self.topic.fix(key, kind)
+        for key in self.schema.columns:
+            self.schema.retype(key, self.topic.columns[key].kind)
 
     def _write_quarantine(self) -> None:
         if self._quarantine.buffer:

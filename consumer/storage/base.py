@@ -69,6 +69,17 @@ class ArchiveStorage(Protocol):
 
     def delete(self, relative: str) -> None: ...
 
+    def claim(self, relative: str, content: bytes) -> bytes:
+        """Create a small file holding content unless one exists; return what the file holds.
+
+        Atomic: of several processes claiming one path, the first one's content wins for all.
+        """
+        ...
+
+    def read_folder(self, relative: str) -> list[bytes]:
+        """The contents of every small file directly in a folder (none if it does not exist)."""
+        ...
+
     def discard_in_progress(self, relative: str) -> None:
         """Remove what a crash left of an in-progress file listed by scan()."""
         ...

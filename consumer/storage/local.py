@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -122,6 +123,31 @@ class LocalStorage:
             path.unlink(missing_ok=True)
             _fsync_directory(path.parent)
 
+    def claim(self, relative: str, content: bytes) -> bytes:
+        """Write a temporary file, then hard-link it to the path: the link fails if the path exists."""
+        path = self.root / relative
+        temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.claim"
+        with _storage_errors("claim", path):
+            _make_directories(self.root, path.parent)
+            temporary.write_bytes(content)
+            _fsync_file(temporary)
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return path.read_bytes()
+            finally:
+                temporary.unlink(missing_ok=True)
+            _fsync_directory(path.parent)
+        return content
+
+    def read_folder(self, relative: str) -> list[bytes]:
+        folder = self.root / relative
+        with _storage_errors("read", folder):
+            if not folder.is_dir():
+                return []
+            entries = sorted(folder.iterdir())
+            return [entry.read_bytes() for entry in entries if not entry.name.startswith(".")]
+
     def discard_in_progress(self, relative: str) -> None:
         """An in-progress file is a hidden file: delete it."""
         self.delete(relative)
@@ -165,6 +191,14 @@ def _publish(temporary: Path, final: Path) -> None:
         os.rename(temporary, final)
         return
     temporary.unlink()
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _fsync_directory(directory: Path) -> None:

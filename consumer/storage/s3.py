@@ -100,6 +100,26 @@ class S3Storage:
     def delete(self, relative: str) -> None:
         self._objects.delete(self._key(relative))
 
+    def claim(self, relative: str, content: bytes) -> bytes:
+        """PutObject with If-None-Match: *; without conditional writes, a checked put (see DESIGN.md)."""
+        key = self._key(relative)
+        if not self._conditional and (existing := self._objects.get(key)) is not None:
+            return existing
+        if self._objects.put(key, content, {}, if_none_match=self._conditional):
+            return content
+        existing = self._objects.get(key)
+        if existing is None:
+            raise StorageError(f"{self.describe(relative)} was refused as existing, then not found")
+        return existing
+
+    def read_folder(self, relative: str) -> list[bytes]:
+        prefix = self._key(f"{relative}/")
+        contents = []
+        for key in self._objects.keys(prefix):
+            if "/" not in key.removeprefix(prefix) and (content := self._objects.get(key)) is not None:
+                contents.append(content)
+        return contents
+
     def discard_in_progress(self, relative: str) -> None:
         """Abort every incomplete upload of the object an in-progress name stands for."""
         directory, _, hidden = relative.rpartition("/")

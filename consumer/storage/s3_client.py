@@ -147,6 +147,16 @@ class ObjectClient:
                 return False
         return True
 
+    def get(self, key: str) -> bytes | None:
+        """A whole (small) object, or None if there is no such object."""
+        with self._errors("read", key):
+            try:
+                return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) not in NOT_FOUND:
+                    raise
+                return None
+
     def metadata(self, key: str) -> dict[str, str] | None:
         """The user metadata of an object, or None if there is no such object."""
         with self._errors("look up", key):

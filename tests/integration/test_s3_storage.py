@@ -9,9 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from consumer.column_registry import ColumnRegistry
 from consumer.errors import StorageError, StorageUnreachableError
 from consumer.naming import FileKind, SegmentFileName
 from consumer.recovery import Recovery
+from consumer.schema import Kind
 from consumer.storage.s3 import S3Storage
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.s3 import PREFIX, client, incomplete_uploads, object_keys, open_s3_storage
@@ -128,6 +130,23 @@ class TestNoClobber:
         storage.close()
 
 
+class TestColumnClaims:
+    @pytest.mark.parametrize("conditional", [True, False])
+    def test_first_claim_wins_for_every_member(
+        self, s3_endpoint: str, bucket: str, conditional: bool
+    ) -> None:
+        """Two members claiming one column through the bucket agree on the first kind, then reload it."""
+        first = open_s3_storage(s3_endpoint, bucket, conditional_writes=conditional)
+        second = open_s3_storage(s3_endpoint, bucket, conditional_writes=conditional)
+        assert ColumnRegistry(first).claim("events", "x", Kind.INT64) is Kind.INT64
+        assert ColumnRegistry(second).claim("events", "x", Kind.STRING) is Kind.INT64
+        ColumnRegistry(second).claim("events", "y", Kind.JSON)
+        assert ColumnRegistry(first).load("events") == {"x": Kind.INT64, "y": Kind.JSON}
+        assert ColumnRegistry(first).load("other") == {}
+        first.close()
+        second.close()
+
+
 class TestListing:
     def test_scan_lists_finished_objects_and_incomplete_uploads(self, s3_endpoint: str, bucket: str) -> None:
         """Finished objects by name; an unfinished upload under its partition, as its hidden name."""
@@ -166,7 +185,7 @@ class TestListing:
         pending.commit()
         crashed = storage.create(_name(10))
         crashed.sink.write(_payload(PART))
-        found = Recovery(storage).recover("events", [0])
+        found = Recovery(storage, ColumnRegistry(storage)).recover("events", [0])
         assert found[0].resume_offset == 10
         assert incomplete_uploads(s3_endpoint, bucket) == []
         storage.close()
@@ -254,7 +273,7 @@ class TestFaults:
             for _ in range(6):
                 proxy.once(Fault.SLOW_DOWN, "HEAD")  # pyarrow opens a file with a HEAD
             with pytest.raises(StorageUnreachableError, match=r"cannot read s3://.*events\+0\+0+\.parquet"):
-                Recovery(storage).recover("events", [0])
+                Recovery(storage, ColumnRegistry(storage)).recover("events", [0])
             storage.close()
         assert proxy.injected[Fault.SLOW_DOWN] >= 2
 

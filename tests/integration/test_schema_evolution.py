@@ -21,14 +21,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from consumer.errors import ExitCode
 from tests.support.archive import (
     archive_until_committed,
     archiver_config,
     data_columns,
     read_rows,
     rebuild,
+    wait_until_committed,
     without_nulls,
 )
+from tests.support.daemon import DaemonProcess
 from tests.support.kafka_tools import create_topic, end_offsets, produce
 
 PARTITIONS = 2
@@ -207,3 +210,40 @@ def test_values_that_no_longer_fit_go_to_extra_after_a_restart(evolution: Evolut
         produced = evolution.produced[(row["_partition"], row["_offset"])]
         assert (row["ratio"], row["price"]) == (None, None)
         assert (row["_extra"]["ratio"], row["_extra"]["price"]) == (produced["ratio"], produced["price"])
+
+
+def test_members_of_one_group_give_a_column_one_type(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """Two daemons meet `x` as an int on one partition, as a string on the other: one type in all files."""
+    topic = topic_factory(2)
+    rotation = {"file_max_idle_s": 1.0}
+    first = DaemonProcess(
+        archiver_config(tmp_path / "a.toml", kafka_bootstrap, group_id, [topic], rotation=rotation)
+    )
+    second: DaemonProcess | None = None
+    try:
+        first.wait_for_event("partitions_assigned")
+        second = DaemonProcess(
+            archiver_config(tmp_path / "b.toml", kafka_bootstrap, group_id, [topic], rotation=rotation)
+        )
+        second.wait_for(
+            lambda event: event.get("event") == "partitions_assigned" and bool(event["partitions"])
+        )
+        produce(kafka_bootstrap, topic, [(0, None, orjson.dumps({"n": i, "x": i})) for i in range(200)])
+        produce(kafka_bootstrap, topic, [(1, None, orjson.dumps({"n": i, "x": f"s{i}"})) for i in range(200)])
+        wait_until_committed(kafka_bootstrap, group_id, topic, 2)
+    finally:
+        assert first.stop() == ExitCode.OK, first.describe()
+        if second is not None:
+            assert second.stop() == ExitCode.OK, second.describe()
+    files = sorted((tmp_path / "archive" / topic).glob("date=*/*.parquet"))
+    assert {path.name.split("+")[1] for path in files} == {"0", "1"}
+    schemas = [pq.read_schema(path) for path in files]
+    assert len({str(schema.field("x").type) for schema in schemas if "x" in schema.names}) == 1
+    rows = read_rows(tmp_path / "archive", topic)
+    rebuilt = {(row["_partition"], row["n"]): rebuild(row, data_columns(rows)) for row in rows}
+    expected = {(0, i): {"n": i, "x": i} for i in range(200)} | {
+        (1, i): {"n": i, "x": f"s{i}"} for i in range(200)
+    }
+    assert rebuilt == expected

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from consumer.column_registry import ColumnRegistry
 from consumer.convert import Conversion, RowConverter, metadata_fields
 from consumer.errors import CommitRefusedError
 from consumer.naming import DayRule
@@ -68,7 +69,13 @@ def sink_settings(
 ) -> SinkSettings:
     """SinkSettings as the daemon builds them, on a real LocalStorage."""
     return SinkSettings(
-        LocalStorage(root), WriterOptions(), row_group_max_bytes, row_group_max_rows, DayRule(), WRITES
+        LocalStorage(root),
+        WriterOptions(),
+        row_group_max_bytes,
+        row_group_max_rows,
+        DayRule(),
+        WRITES,
+        ColumnRegistry(LocalStorage(root)),
     )
 
 

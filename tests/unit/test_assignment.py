@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import cast
 
 from consumer.assignment import Assignment
+from consumer.column_registry import ColumnRegistry
 from consumer.convert import metadata_fields
 from consumer.counters import Histogram
 from consumer.errors import StorageError
@@ -36,6 +37,10 @@ OTHER = TopicPartition(TOPIC, 1)
 POLICY = RotationPolicy(1 << 40, 1e9, 1e9, 100)
 
 
+def _recovery(storage: LocalStorage) -> Recovery:
+    return Recovery(storage, ColumnRegistry(storage))
+
+
 @dataclass
 class Member:
     """An Assignment wired as the daemon wires it, on tmp_path, with a fake commit and a fake clock."""
@@ -48,7 +53,7 @@ class Member:
     def __post_init__(self) -> None:
         self.committer = OffsetCommitter(self.commit, Histogram())
         self.assignment = Assignment(
-            Recovery(LocalStorage(self.root)),
+            _recovery(LocalStorage(self.root)),
             TopicSchemas(EAGER_SCHEMA),
             self._make_writer,
             self.committer,
@@ -67,7 +72,8 @@ class Member:
         return writer
 
     def files(self) -> list[str]:
-        return sorted(str(path.relative_to(self.root)) for path in self.root.rglob("*") if path.is_file())
+        paths = (path.relative_to(self.root) for path in self.root.rglob("*") if path.is_file())
+        return sorted(str(path) for path in paths if "_columns" not in path.parts)  # claims are not files
 
 
 def _archive(root: Path, first: int, count: int, tp: TopicPartition = TP) -> None:
@@ -238,7 +244,7 @@ class TestAbortAll:
             return cast(PartitionWriter, Writer(tp))
 
         assignment = Assignment(
-            Recovery(LocalStorage(tmp_path)),
+            _recovery(LocalStorage(tmp_path)),
             TopicSchemas(EAGER_SCHEMA),
             make_writer,
             OffsetCommitter(FakeCommit(), Histogram()),

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from consumer.convert import Conversion, RowConverter, conform, metadata_fields
+from consumer.conform import conform
+from consumer.convert import Conversion, RowConverter, metadata_fields
 from consumer.records import Decoder, RawBatch, Reason, Rejected, TopicPartition
 from consumer.schema import (
     EXACT_FLOAT_INT,
@@ -98,7 +99,8 @@ class _Archive:
     def freeze(self) -> None:
         """What a segment does when it writes the file's first row group."""
         self.file.freeze()
-        self.topic.fix(self.file.columns)
+        for key, kind in self.file.columns.items():
+            self.topic.fix(key, kind)
 
     def records(self) -> list[dict[str, Any]]:
         """Every archived row as read back from Arrow, in the file's final schema."""

@@ -26,7 +26,9 @@ def _writer(root: Path, policy: RotationPolicy = ROOMY) -> tuple[PartitionWriter
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+    """The archive's files (the column claims under <topic>/_columns/ left out)."""
+    paths = (path.relative_to(root) for path in root.rglob("*") if path.is_file())
+    return sorted(str(path) for path in paths if "_columns" not in path.parts)
 
 
 def _columns(raw: RawBatch) -> tuple[list[int], list[int | None], list[bytes | None], list[bytes | None]]:

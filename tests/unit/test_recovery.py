@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from consumer.column_registry import ColumnRegistry
 from consumer.convert import metadata_fields
 from consumer.errors import CorruptFileError
 from consumer.naming import FileKind, SegmentFileName
@@ -37,6 +38,10 @@ GOOD = value({"id": 1, "name": "a"})
 BAD = b"not json"
 
 
+def _recovery(storage: LocalStorage) -> Recovery:
+    return Recovery(storage, ColumnRegistry(storage))
+
+
 def _archive(
     root: Path, first: int, values: list[bytes | None], partition: int = 0, day_offset: int = 0
 ) -> SegmentReport:
@@ -61,13 +66,13 @@ def _name(kind: FileKind, offset: int, partition: int = 0) -> SegmentFileName:
 
 
 def _recover(root: Path, partition: int = 0) -> PartitionArchive:
-    return Recovery(LocalStorage(root)).recover(TOPIC, [partition])[partition]
+    return _recovery(LocalStorage(root)).recover(TOPIC, [partition])[partition]
 
 
 class TestResumeOffset:
     def test_empty_archive_has_no_resume_offset(self, tmp_path: Path) -> None:
         """Every requested partition of a topic with no files resumes nowhere, with no schema."""
-        found = Recovery(LocalStorage(tmp_path)).recover(TOPIC, [0, 1])
+        found = _recovery(LocalStorage(tmp_path)).recover(TOPIC, [0, 1])
         assert found == {0: PartitionArchive(None, {}), 1: PartitionArchive(None, {})}
 
     def test_resumes_after_the_newest_data_file(self, tmp_path: Path) -> None:
@@ -85,7 +90,7 @@ class TestResumeOffset:
         """Each partition resumes after its own files only."""
         _archive(tmp_path, 0, [GOOD] * 3, partition=0)
         _archive(tmp_path, 100, [GOOD] * 2, partition=1)
-        found = Recovery(LocalStorage(tmp_path)).recover(TOPIC, [0, 1, 2])
+        found = _recovery(LocalStorage(tmp_path)).recover(TOPIC, [0, 1, 2])
         assert {p: archive.resume_offset for p, archive in found.items()} == {0: 3, 1: 102, 2: None}
 
 
@@ -172,11 +177,12 @@ class TestCorruptFiles:
 
 
 class TestSchema:
-    def test_newest_data_file_seeds_column_kinds(self, tmp_path: Path) -> None:
-        """The column kinds come from the newest data file's archiver.schema."""
+    def test_column_kinds_come_from_the_topics_claims(self, tmp_path: Path) -> None:
+        """Every column any file of the topic claimed seeds the schema, with its claimed kind."""
         _archive(tmp_path, 0, [value({"old": 1.5})])
         _archive(tmp_path, 1, [value({"id": 1, "name": "a", "ok": True, "tags": [1]})])
         assert _recover(tmp_path).schema == {
+            "old": Kind.FLOAT64,
             "id": Kind.INT64,
             "name": Kind.STRING,
             "ok": Kind.BOOL,
@@ -184,13 +190,9 @@ class TestSchema:
         }
 
     def test_unknown_kinds_are_ignored(self, tmp_path: Path) -> None:
-        """Columns of kinds this version does not know are left out of the seed."""
-        path = tmp_path / _name(FileKind.DATA, 0).path
-        path.parent.mkdir(parents=True)
-        footer = {
-            "archiver.last_offset": "0",
-            "archiver.data_records": "1",
-            "archiver.schema": '{"a": "int64", "b": "decimal"}',
-        }
-        pq.write_table(pa.table({"a": [1]}).replace_schema_metadata(footer), path)
-        assert _recover(tmp_path) == PartitionArchive(1, {"a": Kind.INT64})
+        """Claims of kinds this version does not know are left out of the seed."""
+        registry = ColumnRegistry(LocalStorage(tmp_path))
+        registry.claim(TOPIC, "a", Kind.INT64)
+        claims = tmp_path / TOPIC / "_columns"
+        (claims / "other.json").write_bytes(b'{"column": "b", "kind": "decimal"}')
+        assert _recover(tmp_path) == PartitionArchive(None, {"a": Kind.INT64})

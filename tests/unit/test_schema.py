@@ -247,7 +247,7 @@ class TestTopicSchemaKinds:
         """Once a written file holds the column, its kind never changes."""
         topic = _topic()
         topic.register("a", Kind.INT64)
-        topic.fix(["a"])
+        topic.fix("a", Kind.INT64)
         assert not topic.widen("a")
         assert topic.kind("a") is Kind.INT64
 
@@ -260,26 +260,27 @@ class TestTopicSchemaKinds:
         assert topic.kind("a") is kind
 
     def test_seed_adopts_fixed_kinds(self) -> None:
-        """Kinds from finished files are adopted as fixed, and block case-fold twins."""
+        """Claimed kinds are adopted as fixed, and block case-fold twins."""
         topic = _topic(rows=[{"A": 1}])
         topic.seed({"a": Kind.INT64})
         assert topic.kind("a") is Kind.INT64
         assert not topic.widen("a")
         assert not topic.promotable("A")
 
-    def test_seed_keeps_existing_columns_and_the_cap(self) -> None:
-        """Seeding neither overrides a known column nor exceeds max_columns."""
+    def test_claimed_kinds_win_and_the_cap_holds(self) -> None:
+        """A claimed kind replaces a provisional local one; seeding never exceeds max_columns."""
         topic = _topic(SchemaPolicy(max_columns=2))
         topic.register("a", Kind.STRING)
         topic.seed({"a": Kind.INT64, "b": Kind.BOOL, "c": Kind.BOOL})
-        assert topic.registry() == {"a": "string", "b": "bool"}
+        assert topic.registry() == {"a": "int64", "b": "bool"}
 
-    def test_registry_lists_every_column(self) -> None:
-        """The registry maps each typed column to its kind's name."""
+    def test_registry_lists_every_fixed_column(self) -> None:
+        """The registry maps each fixed column to its kind's name; provisional ones are left out."""
         topic = _topic()
         topic.register("a", Kind.INT64)
         topic.register("b", Kind.JSON)
-        assert topic.registry() == {"a": "int64", "b": "json"}
+        topic.fix("b", Kind.JSON)
+        assert topic.registry() == {"b": "json"}
 
     def test_high_cardinality_keys_never_become_columns(self) -> None:
         """One distinct key per row (sensor ids) never earns a column and tracking stays bounded."""

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from consumer import __version__
 from consumer.naming import FileKind, SegmentFileName
 from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
-from consumer.records import Reason, Rejected
+from consumer.records import Reason, Rejected, TopicPartition
 from consumer.rotation import RotationReason
 from consumer.segment import Segment, SegmentStats, TableSink
 from consumer.storage import LocalPendingFile, LocalStorage
@@ -68,7 +69,9 @@ def _footer(path: Path) -> dict[str, str]:
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+    """The archive's files (the column claims under <topic>/_columns/ left out)."""
+    paths = (path.relative_to(root) for path in root.rglob("*") if path.is_file())
+    return sorted(str(path) for path in paths if "_columns" not in path.parts)
 
 
 def _rejected(offset: int, timestamp_ms: int | None = JAN_1_MS) -> Rejected:
@@ -408,3 +411,25 @@ class TestSegment:
         assert path.exists()
         first = duckdb.execute("SELECT min(_offset) FROM read_parquet(?)", [str(path)]).fetchall()
         assert first == [(0,)]
+
+
+class TestColumnKindsAcrossMembers:
+    def test_a_member_adopts_the_kind_another_member_claimed_first(self, tmp_path: Path) -> None:
+        """Two members meeting `x` as int and as string write it with one kind; the misfits go to _extra."""
+        first = _segment(tmp_path)  # each segment has its own TopicSchema, as two processes would
+        _append(first, [value({"x": 1})], 0)
+        first.finish(RotationReason.SIZE, 30.0)
+        second = Segment(
+            TopicPartition(TP.topic, 1),
+            0,
+            topic_schema(),
+            file_schema(),
+            sink_settings(tmp_path),
+            opened_at=10.0,
+        )
+        _append(second, [value({"x": "one"}), value({"x": 2})], 0)
+        second.finish(RotationReason.SIZE, 30.0)
+        paths = sorted((tmp_path / TP.topic).glob("date=*/*.parquet"))
+        assert [pq.read_schema(path).field("x").type for path in paths] == [pa.int64(), pa.int64()]
+        rows = pq.read_table(paths[1]).to_pylist()
+        assert [(row["x"], row["_extra"]) for row in rows] == [(None, '{"x":"one"}'), (2, None)]
