@@ -105,6 +105,9 @@ def _run(settings: Settings, _args: argparse.Namespace) -> int:
 
     shutdown = ShutdownSignal(settings.shutdown.timeout_s)
     shutdown.install()  # before the heavier imports: a SIGTERM during start-up still drains cleanly
+    from consumer.memory_pool import choose_allocator
+
+    choose_allocator(settings.memory.allocator, os.environ)  # before pyarrow loads
     from consumer.daemon import run
 
     return run(settings, os.environ, shutdown)

@@ -262,10 +262,14 @@ class RotationSettings(Section):
     row_group_max_rows: int = Field(default=1_000_000, ge=1)
 
 
+Allocator = Literal["jemalloc", "mimalloc", "system"]
+
+
 class MemorySettings(Section):
-    """The budget for data buffered in memory across all partitions."""
+    """The budget for data buffered in memory across all partitions, and Arrow's allocator."""
 
     max_buffered_bytes: int = Field(default=512 * MIB, ge=1 * MIB)
+    allocator: Allocator = "jemalloc"
 
 
 class RecordsSettings(Section):

@@ -20,6 +20,7 @@ from consumer.config import Settings
 from consumer.errors import ExitCode, FatalError, ShutdownAbortedError
 from consumer.kafka import KafkaSource
 from consumer.liveness import Liveness
+from consumer.memory_pool import check_allocator
 from consumer.notify import SystemdNotifier
 from consumer.pipeline import Pipeline
 from consumer.records import TopicPartition
@@ -114,6 +115,7 @@ class Daemon:
 def run(settings: Settings, environment: Mapping[str, str], shutdown: ShutdownSignal) -> int:
     """Run until a signal (shutdown is installed); return the process exit code."""
     log = structlog.get_logger(component="daemon")
+    check_allocator(settings.memory.allocator)
     daemon = Daemon(settings, environment)
     try:
         if daemon.start(stopping=lambda: shutdown.requested):

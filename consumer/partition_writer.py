@@ -15,6 +15,7 @@ import pyarrow as pa
 import structlog
 
 from consumer.convert import Conversion
+from consumer.memory_pool import release_unused
 from consumer.naming import FileKind
 from consumer.records import DecodedBatch, RawBatch, TopicPartition
 from consumer.rotation import RotationPolicy, RotationReason
@@ -106,6 +107,7 @@ class PartitionWriter:
         if segment is None:
             return None
         report = segment.finish(reason, now)
+        release_unused()
         for file in report.files:
             if file.kind is FileKind.DATA and file.arrow_bytes:
                 self._compression_ratio = file.bytes / file.arrow_bytes

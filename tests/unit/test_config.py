@@ -98,6 +98,11 @@ class TestRejection:
         message = _error_for(tmp_path, {"memory": {"max_buffered_bytes": -1}})
         assert message == "memory.max_buffered_bytes = -1: Input should be greater than or equal to 1048576"
 
+    def test_unknown_allocator(self, tmp_path: Path) -> None:
+        """An unknown allocator names the allocators there are."""
+        message = _error_for(tmp_path, {"memory": {"allocator": "tcmalloc"}})
+        assert message == "memory.allocator = 'tcmalloc': Input should be 'jemalloc', 'mimalloc' or 'system'"
+
     def test_unknown_codec(self, tmp_path: Path) -> None:
         """An unknown codec lists the codecs that exist."""
         message = _error_for(tmp_path, {"output": {"compression": "lzo"}})
