@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config/archiver.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-quick soak broker-start broker-stop clean
+.PHONY: install run test lint format bench-deps quix-env bench bench-quick soak broker-start broker-stop clean
 
 install: $(STAMP)
 
@@ -36,24 +36,24 @@ format: install
 	$(BIN)/ruff format consumer tests bench scripts/kafka-local
 
 # Benchmarks are not part of `make test`: they need minutes and a quiet machine.
-# Quix Streams (system d) gets its own virtualenv: its pins conflict with ours (see pyproject.toml).
-bench: install
+bench-deps: install
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
+
+# Quix Streams (system d) gets its own virtualenv: its pins conflict with ours (see pyproject.toml).
+quix-env: install
 	test -x bench/.venv-quix/bin/python || $(BIN)/python -m venv bench/.venv-quix
 	bench/.venv-quix/bin/python -m pip install --quiet -r bench/requirements-quix.txt
+
+bench: bench-deps quix-env
 	$(BIN)/python -m bench.run --workloads W1,W2,W3
 
-bench-quick: install
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	test -x bench/.venv-quix/bin/python || $(BIN)/python -m venv bench/.venv-quix
-	bench/.venv-quix/bin/python -m pip install --quiet -r bench/requirements-quix.txt
+bench-quick: bench-deps quix-env
 	$(BIN)/python -m bench.run --quick --workloads W1,W2
 
 # The memory soak is not part of `make test` either: 5 million churning-key records through the
 # daemon with a 64 MiB budget, RSS sampled every second (bench/soak.py). Options through SOAK_ARGS,
-# e.g. make soak SOAK_ARGS='--records 1000000 --allocator jemalloc --keep'.
-soak: install
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+# e.g. make soak SOAK_ARGS='--records 1000000 --allocator mimalloc --keep'.
+soak: bench-deps
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 broker-start:
