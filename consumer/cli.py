@@ -108,6 +108,8 @@ def _run(settings: Settings, _args: argparse.Namespace) -> int:
     from consumer.memory_pool import choose_allocator
 
     choose_allocator(settings.memory.allocator, os.environ)  # before pyarrow loads
+    # pyarrow imports numpy whenever it is installed (13 MiB of RSS); the daemon never uses it.
+    sys.modules.setdefault("numpy", None)  # type: ignore[arg-type]  # `import numpy` now fails
     from consumer.daemon import run
 
     return run(settings, os.environ, shutdown)

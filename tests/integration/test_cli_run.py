@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from consumer.errors import ExitCode
 from tests.support.daemon import DaemonProcess, write_config
 
@@ -78,3 +80,29 @@ def test_sigterm_while_waiting_for_the_cluster_exits_cleanly_at_once(group_id: s
     assert daemon.stop(timeout_s=30) == ExitCode.OK, daemon.describe()
     assert time.monotonic() - started < 15
     assert daemon.named("daemon_stopped")
+
+
+def test_run_uses_the_configured_allocator_and_leaves_numpy_out(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """memory.allocator wins over ARROW_DEFAULT_MEMORY_POOL; numpy, unused, is never loaded."""
+    topic = topic_factory(1)
+    config = write_config(
+        tmp_path / "archiver.toml",
+        {
+            "kafka": {"bootstrap_servers": kafka_bootstrap, "group_id": group_id, "topics": [topic]},
+            "output": {"root": str(tmp_path / "archive")},
+            "memory": {"allocator": "system"},
+            "stats": {"interval_s": 1.0},
+        },
+    )
+    daemon = DaemonProcess(config, env={"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})
+    try:
+        stats = daemon.wait_for_event("stats", timeout_s=60)
+        mapped = [region.path for region in psutil.Process(daemon.process.pid).memory_maps()]
+    finally:
+        code = daemon.stop()
+    assert code == ExitCode.OK, daemon.describe()
+    assert stats["arrow_backend"] == "system"
+    assert any("pyarrow" in path for path in mapped)
+    assert not [path for path in mapped if "numpy" in path]
