@@ -11,8 +11,9 @@ scanning float columns and JSON text for huge magnitudes, then confirmed on the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -110,9 +111,10 @@ class RowConverter:
             strict=fixed is not None, reject_unknown=fixed is not None and fixed.unknown_keys == "quarantine"
         )
         arrays: list[pa.Array] = []
+        by_key = _values_by_key(rows, [key for key in file.columns if key in present])
         for key, kind in file.columns.items():
             if key in present:
-                values = [row.get(key) for row in rows]
+                values = by_key[key]
                 array = _column(key, _kind_for(key, kind, values, file, topic), values, misfits)
                 if array.type == pa.int64():
                     topic.note_integers(key, _largest_magnitude(array))
@@ -138,6 +140,19 @@ class RowConverter:
         return [builders[name]() for name in self._metadata]
 
 
+def _values_by_key(rows: list[dict[str, Any]], keys: list[str]) -> dict[str, Sequence[Any]]:
+    """Each key's values, one per row, None where a row lacks the key.
+
+    When every row has every key (the common case), the rows are transposed in one pass at C speed.
+    """
+    if len(keys) > 1:
+        try:
+            return dict(zip(keys, zip(*map(itemgetter(*keys), rows), strict=True), strict=True))
+        except KeyError:
+            pass  # some row lacks some key
+    return {key: [row.get(key) for row in rows] for key in keys}
+
+
 def _admit_keys(rows: list[dict[str, Any]], present: set[str], file: FileSchema, topic: TopicSchema) -> None:
     """While a file is open, give it every present key that has, or now earns, a topic column.
 
@@ -156,7 +171,7 @@ def _admit_keys(rows: list[dict[str, Any]], present: set[str], file: FileSchema,
             file.admit(key, kind)
 
 
-def _kind_for(key: str, kind: Kind, values: list[Any], file: FileSchema, topic: TopicSchema) -> Kind:
+def _kind_for(key: str, kind: Kind, values: Sequence[Any], file: FileSchema, topic: TopicSchema) -> Kind:
     """The kind to build with: follows a widening made elsewhere, or widens when floats meet ints."""
     registered = topic.kind(key)
     if not file.frozen and registered is not None and registered is not kind:
@@ -176,11 +191,11 @@ def _largest_magnitude(array: pa.Array) -> int:
     return max(abs(low), abs(high))
 
 
-def _exact_as_floats(values: list[Any]) -> bool:
+def _exact_as_floats(values: Sequence[Any]) -> bool:
     return all(type(value) is not int or -EXACT_FLOAT_INT <= value <= EXACT_FLOAT_INT for value in values)
 
 
-def _column(key: str, kind: Kind, values: list[Any], misfits: _Misfits) -> pa.Array:
+def _column(key: str, kind: Kind, values: Sequence[Any], misfits: _Misfits) -> pa.Array:
     """One typed column; values that do not fit are replaced by null and moved to `_extra`.
 
     pyarrow converts strings and booleans strictly and integers into float64 exactly (or raises),
@@ -210,7 +225,7 @@ def _column(key: str, kind: Kind, values: list[Any], misfits: _Misfits) -> pa.Ar
     return pa.array(kept, kind.arrow_type)
 
 
-def _json_column(values: list[Any], misfits: _Misfits) -> pa.Array:
+def _json_column(values: Sequence[Any], misfits: _Misfits) -> pa.Array:
     dumps = orjson.dumps
     try:
         texts = [None if value is None else dumps(value) for value in values]

@@ -12,8 +12,8 @@ from collections import Counter
 from itertools import chain, islice
 from typing import Any
 
-SAMPLE_ROWS = 512  # rows per batch whose keys are counted
-DECAY_ROWS = 100_000  # counts halve after this many sampled rows
+SAMPLE_ROWS = 128  # at most this many rows of a batch have their keys counted, evenly spread
+DECAY_ROWS = 25_000  # counts halve after this many sampled rows
 
 
 class KeyCounter:
@@ -33,7 +33,7 @@ class KeyCounter:
         return len(self._counts)
 
     def observe(self, rows: list[dict[str, Any]]) -> None:
-        step = max(1, len(rows) // SAMPLE_ROWS)
+        step = max(1, -(-len(rows) // SAMPLE_ROWS))  # rounded up
         sample = list(islice(rows, 0, None, step))
         self._counts.update(chain.from_iterable(sample))
         self.rows += len(sample)

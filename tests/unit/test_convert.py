@@ -432,6 +432,21 @@ class TestColumnAdmission:
         assert conversion.batch.column("a").type == pa.int64()
         assert conversion.batch.column("a").to_pylist() == [None]
 
+    @pytest.mark.parametrize("sparse", [False, True])
+    def test_each_column_holds_its_keys_values_row_by_row(self, sparse: bool) -> None:
+        """Values land in their own column and row whether every row has every key or not."""
+        archive = _Archive()
+        archive.add([{"a": 0, "b": "0", "c": 0.5}])
+        rows = [{"c": index + 0.5, "a": index, "b": str(index)} for index in range(1, 300)]
+        if sparse:
+            for row in rows[::7]:
+                del row["b"]
+        conversion = archive.add(rows)
+        assert conversion.batch is not None
+        assert conversion.batch.column("a").to_pylist() == [row["a"] for row in rows]
+        assert conversion.batch.column("b").to_pylist() == [row.get("b") for row in rows]
+        assert conversion.batch.column("c").to_pylist() == [row["c"] for row in rows]
+
     def test_batch_schema_is_the_file_schema(self) -> None:
         """Each converted batch has exactly the file's Arrow schema at that moment."""
         archive = _Archive(metadata=("_partition", "_offset"))
