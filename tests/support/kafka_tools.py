@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -14,6 +15,12 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
         [NewTopic(name, num_partitions=partitions, replication_factor=1)], operation_timeout=30
     )
     futures[name].result(timeout=60)  # the admin client must stay alive until the answer arrives
+    # The controller has created it; the broker's metadata follows a moment later.
+    deadline = time.monotonic() + 30
+    while len(getattr(admin.list_topics(name, timeout=10).topics.get(name), "partitions", {})) < partitions:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topic {name} was created but its {partitions} partitions never appeared")
+        time.sleep(0.05)
 
 
 class RecordWriter:
