@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from consumer import partition_writer
 from consumer.convert import metadata_fields
 from consumer.naming import FileKind
 from consumer.partition_writer import PartitionWriter
@@ -137,6 +140,20 @@ class TestFinish:
         assert (report.first_offset, report.next_offset, report.reason) == (4, 7, RotationReason.AGE)
         assert [file.kind for file in report.files] == [FileKind.DATA]
         assert _files(tmp_path) == [report.files[0].path]
+
+    def test_finish_returns_the_pools_unused_memory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Each finished file hands the memory Arrow's pool keeps for reuse back to the system."""
+        released: list[None] = []
+        monkeypatch.setattr(partition_writer, "release_unused", lambda: released.append(None))
+        writer, _ = _writer(tmp_path)
+        feed(writer, rows(0, 3), 0.0)
+        assert released == []
+        writer.finish(RotationReason.SIZE, 0.0)
+        assert len(released) == 1
+        assert writer.finish(RotationReason.SHUTDOWN, 0.0) is None
+        assert len(released) == 1
 
     def test_finish_without_a_segment_does_nothing(self, tmp_path: Path) -> None:
         """finish() with nothing open returns None and does not call on_finished."""
