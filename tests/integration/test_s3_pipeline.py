@@ -47,6 +47,19 @@ def _verify(settings: Settings, deep: bool) -> tuple[int, dict[str, Any]]:
     return code, orjson.loads(out.getvalue())
 
 
+def _assert_bucket_archived_exactly_once(
+    endpoint: str, bucket: str, copy: Path, topic: str, count: int, partitions: int, *, pad_bytes: int = 0
+) -> None:
+    """No upload left open, and every record of the topic in the bucket once (read from a copy)."""
+    assert incomplete_uploads(endpoint, bucket) == []
+    assert_archived_exactly_once(download(endpoint, bucket, copy), topic, count, partitions, pad_bytes)
+
+
+def _assert_deep_verify_finds_nothing(settings: Settings) -> None:
+    code, report = _verify(settings, deep=True)
+    assert (code, report["findings"]) == (ExitCode.OK, [])
+
+
 def _data_keys(endpoint: str, bucket: str, topic: str, partition: int) -> list[str]:
     return [
         key for key in object_keys(endpoint, bucket, f"{PREFIX}/{topic}/") if f"/{topic}+{partition}+" in key
@@ -155,11 +168,10 @@ def test_kill_9_storm_against_the_bucket_leaves_every_record_exactly_once(
         kills += 1
     producer.join()
     archive_until_committed(config, kafka_bootstrap, group_id, topic, partitions)
-    assert incomplete_uploads(s3_endpoint, bucket) == []
-    root = download(s3_endpoint, bucket, tmp_path / "copy")
-    assert_archived_exactly_once(root, topic, count, partitions, pad)
-    code, report = _verify(load_settings(config), deep=True)
-    assert (code, report["findings"]) == (ExitCode.OK, [])
+    _assert_bucket_archived_exactly_once(
+        s3_endpoint, bucket, tmp_path / "copy", topic, count, partitions, pad_bytes=pad
+    )
+    _assert_deep_verify_finds_nothing(load_settings(config))
 
 
 def test_kill_9_during_a_multipart_upload_publishes_nothing_and_recovery_aborts_it(
@@ -201,9 +213,10 @@ def test_kill_9_during_a_multipart_upload_publishes_nothing_and_recovery_aborts_
     restarted = archive_until_committed(config, kafka_bootstrap, group_id, topic, 1)
     (deleted,) = restarted.named("stale_file_deleted")
     assert deleted["path"].endswith(".inprogress")
-    assert incomplete_uploads(s3_endpoint, bucket) == []
     assert max(sizes(s3_endpoint, bucket).values()) > PART  # the restart's file went in parts too
-    assert_archived_exactly_once(download(s3_endpoint, bucket, tmp_path / "copy"), topic, count, 1, pad)
+    _assert_bucket_archived_exactly_once(
+        s3_endpoint, bucket, tmp_path / "copy", topic, count, 1, pad_bytes=pad
+    )
 
 
 def test_injected_faults_are_retried_and_the_archive_is_exactly_once(
@@ -239,14 +252,13 @@ def test_injected_faults_are_retried_and_the_archive_is_exactly_once(
     assert set(proxy.injected) == set(Fault), proxy.injected
     assert sum(proxy.injected.values()) >= 15, proxy.injected
     assert largest > PART  # some files went up in several parts
-    assert incomplete_uploads(s3_endpoint, bucket) == []
-    root = download(s3_endpoint, bucket, tmp_path / "copy")
-    assert_archived_exactly_once(root, topic, count, partitions, pad)
+    _assert_bucket_archived_exactly_once(
+        s3_endpoint, bucket, tmp_path / "copy", topic, count, partitions, pad_bytes=pad
+    )
     direct = load_settings(
         _config(tmp_path, kafka_bootstrap, group_id, topic, s3_output(s3_endpoint, bucket))
     )
-    code, report = _verify(direct, deep=True)
-    assert (code, report["findings"]) == (ExitCode.OK, [])
+    _assert_deep_verify_finds_nothing(direct)
 
 
 def test_an_outage_past_the_retries_exits_1_and_a_restart_completes_the_archive(
@@ -284,8 +296,7 @@ def test_an_outage_past_the_retries_exits_1_and_a_restart_completes_the_archive(
             assert offset <= archived_end[partition] or offset < 0
         proxy.fail_all = False
         archive_until_committed(config, kafka_bootstrap, group_id, topic, partitions)
-    assert incomplete_uploads(s3_endpoint, bucket) == []
-    assert_archived_exactly_once(download(s3_endpoint, bucket, tmp_path / "copy"), topic, count, partitions)
+    _assert_bucket_archived_exactly_once(s3_endpoint, bucket, tmp_path / "copy", topic, count, partitions)
 
 
 def _archived_ends(copy: Path, endpoint: str, bucket: str, topic: str, partitions: int) -> dict[int, int]:
