@@ -46,6 +46,7 @@ from bench.broker import PARTITIONS, CommitWatcher, produce, start_broker, stop_
 from bench.report import machine
 from bench.soak_checks import MIB, Check, Sample
 from bench.soak_daemon import DaemonRun, SoakError, watch
+from bench.systems import archiver_settings
 from consumer.config import Allocator
 
 RECORDS = 5_000_000
@@ -62,15 +63,9 @@ SECRET_WORDS = ("password", "secret", "jaas", "oauthbearer", "ssl.key", ".pem", 
 
 
 def soak_settings(bootstrap: str, topic: str, group: str, root: Path) -> dict[str, Any]:
-    """The daemon's settings: defaults, a 64 MiB budget, 16 MiB row groups and files, stats every second."""
+    """The benchmark's settings with a 64 MiB budget, 8 MiB row groups, 16 MiB files, stats every second."""
     return {
-        "kafka": {
-            "bootstrap_servers": bootstrap,
-            "group_id": group,
-            "topics": [topic],
-            "poll_timeout_s": 0.1,
-        },
-        "output": {"root": str(root)},
+        **archiver_settings(bootstrap, topic, group, root),
         "rotation": {
             "file_max_bytes": FILE_BYTES,
             "file_max_idle_s": 1.0,
