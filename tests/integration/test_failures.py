@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 import resource
-import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from tests.support.archive import (
 )
 from tests.support.broker import local_broker
 from tests.support.daemon import DaemonProcess
-from tests.support.exactly_once import SteadyProducer, assert_archived_exactly_once, record
+from tests.support.exactly_once import SteadyProducer, assert_archived_exactly_once, kill_storm, record
 from tests.support.kafka_tools import committed_offsets, create_topic, produce
 
 
@@ -51,20 +49,7 @@ def test_kill_9_storm_leaves_every_record_exactly_once(
     topic = topic_factory(partitions)
     config = _kill_storm_config(tmp_path, kafka_bootstrap, group_id, topic)
     producer = SteadyProducer(kafka_bootstrap, topic, partitions, count, duration_s=30)
-    rng = random.Random(11)
-    kills = 0
-    while kills < 12 or producer.running():
-        daemon = DaemonProcess(config)
-        daemon.wait_for_event("partitions_assigned", timeout_s=60)
-        if kills % 3 == 2:
-            # Right after a file is published and before its offset is committed, when there is one.
-            daemon.event_within("file_committed", timeout_s=8)
-        else:
-            time.sleep(rng.uniform(0.2, 2.5))
-        daemon.process.send_signal(signal.SIGKILL)
-        daemon.wait()
-        kills += 1
-    producer.join()
+    kill_storm(config, producer, least_kills=12, seed=11, longest_pause_s=2.5)
     archive_until_committed(config, kafka_bootstrap, group_id, topic, partitions)
     assert_archived_exactly_once(tmp_path / "archive", topic, count, partitions)
     assert not list((tmp_path / "archive").glob("**/.*.inprogress"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from tests.support.archive import (
     rebuild,
 )
 from tests.support.daemon import DaemonProcess
-from tests.support.exactly_once import SteadyProducer, assert_archived_exactly_once, record
+from tests.support.exactly_once import SteadyProducer, assert_archived_exactly_once, kill_storm, record
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.kafka_tools import committed_offsets, end_offsets, produce
 from tests.support.mixed import produce_mixed
@@ -154,19 +153,7 @@ def test_kill_9_storm_against_the_bucket_leaves_every_record_exactly_once(
         kafka={"poll_max_messages": 2000, "properties": {"group.instance.id": f"{group_id}-storm"}},
     )
     producer = SteadyProducer(kafka_bootstrap, topic, partitions, count, duration_s=12, pad_bytes=pad)
-    rng = random.Random(13)
-    kills = 0
-    while kills < 10 or producer.running():
-        daemon = DaemonProcess(config)
-        daemon.wait_for_event("partitions_assigned", timeout_s=60)
-        if kills % 3 == 2:
-            daemon.event_within("file_committed", timeout_s=8)
-        else:
-            time.sleep(rng.uniform(0.2, 1.5))
-        daemon.process.send_signal(signal.SIGKILL)
-        daemon.wait()
-        kills += 1
-    producer.join()
+    kill_storm(config, producer, least_kills=10, seed=13, longest_pause_s=1.5)
     archive_until_committed(config, kafka_bootstrap, group_id, topic, partitions)
     _assert_bucket_archived_exactly_once(
         s3_endpoint, bucket, tmp_path / "copy", topic, count, partitions, pad_bytes=pad

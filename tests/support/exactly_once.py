@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 
 from tests.support.archive import data_columns, read_quarantine, read_rows, rebuild, without_nulls
+from tests.support.daemon import DaemonProcess
 from tests.support.kafka_tools import RecordWriter
 
 BAD_VALUES = [b"{broken", b"[1]", b'"text"', b"\xff\xfe\xfd"]
@@ -78,6 +80,30 @@ class SteadyProducer:
 
     def join(self) -> None:
         self._thread.join(timeout=600)
+
+
+def kill_storm(
+    config: Path, producer: SteadyProducer, least_kills: int, seed: int, longest_pause_s: float
+) -> None:
+    """Start the daemon and SIGKILL it again and again, until the producer is done and at least
+    least_kills kills are reached.
+
+    Every third kill comes right after a file is published and before its offset is committed,
+    when one is; the others after a random pause of up to longest_pause_s.
+    """
+    rng = random.Random(seed)
+    kills = 0
+    while kills < least_kills or producer.running():
+        daemon = DaemonProcess(config)
+        daemon.wait_for_event("partitions_assigned", timeout_s=60)
+        if kills % 3 == 2:
+            daemon.event_within("file_committed", timeout_s=8)
+        else:
+            time.sleep(rng.uniform(0.2, longest_pause_s))
+        daemon.process.send_signal(signal.SIGKILL)
+        daemon.wait()
+        kills += 1
+    producer.join()
 
 
 def assert_archived_exactly_once(
