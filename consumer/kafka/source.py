@@ -21,11 +21,12 @@ from consumer.kafka.client import create_client
 from consumer.records import RawBatch, TopicPartition
 
 # Client defaults the user may still override through [kafka.properties]. The prefetch queue is
-# kept small (its memory counts next to the archiver's own budget) and fetches are small, but the
-# queue is refilled at once when the archiver takes from it: librdkafka's own default waits a whole
-# second (fetch.queue.backoff.ms) whenever the queue was full, which starves a busy consumer.
+# kept small (its memory counts next to the archiver's own budget: two fetches, 4 MiB; 8 MiB cost
+# 10 MiB more RSS at the same speed, docs/operations.md) and fetches are small, but the queue is
+# refilled at once when the archiver takes from it: librdkafka's own default waits a whole second
+# (fetch.queue.backoff.ms) whenever the queue was full, which starves a busy consumer.
 CLIENT_DEFAULTS: dict[str, str | int] = {
-    "queued.max.messages.kbytes": 8192,
+    "queued.max.messages.kbytes": 4096,
     "fetch.queue.backoff.ms": 10,
     "fetch.max.bytes": 2 * 1024 * 1024,
     "max.partition.fetch.bytes": 256 * 1024,
