@@ -180,7 +180,8 @@ def targets_table(found: list[Target]) -> str:
 
 NOTES = """Notes:
 - (a) times from subscribe to the last record and (b) encodes values already in memory; (c) and (d)
-  include interpreter start-up and the group join, so (c) / min((a), (b)) is conservative.
+  include interpreter start-up and the group join, so (c) / min((a), (b)) is conservative. CPU s
+  covers the same span: (a) and (b) their measured loop, (c) and (d) the whole process.
 - (d) runs in its own virtualenv (quixstreams pins confluent-kafka < 2.13): see "quix env" above.
 - (d)'s default commit_interval (bench/systems.py) gave its best throughput on W1 quick on this
   machine among 0.5, 1, 2, 5, 10, 15 and 30 s; each checkpoint writes one file per partition.
