@@ -44,8 +44,10 @@ quix-env: install
 	test -x bench/.venv-quix/bin/python || $(BIN)/python -m venv bench/.venv-quix
 	bench/.venv-quix/bin/python -m pip install --quiet -r bench/requirements-quix.txt
 
+# The full benchmark measures every system three times in interleaved rounds and compares median
+# runs: one run of a system can be 30% off on a shared machine.
 bench: bench-deps quix-env
-	$(BIN)/python -m bench.run --workloads W1,W2,W3
+	$(BIN)/python -m bench.run --repeat 3 --workloads W1,W2,W3
 
 bench-quick: bench-deps quix-env
 	$(BIN)/python -m bench.run --quick --workloads W1,W2

@@ -1,4 +1,5 @@
-"""One PNG per run: records/s per system and workload, and each system's sampled RSS over time.
+"""One PNG per run: records/s per system and workload, and each system's sampled RSS over time,
+both of each system's median run (report.representatives).
 
 Drawn with matplotlib's Agg canvas directly (no pyplot, no global backend state).
 """
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from bench.measure import Result
+from bench.report import representatives
 
 COLORS = {"a": "#7f7f7f", "b": "#bcbd22", "c": "#1f77b4", "d": "#d62728"}
 
@@ -22,6 +24,7 @@ def _color(result: Result) -> str:
 
 
 def draw(results: list[Result], path: Path, title: str) -> None:
+    results = representatives(results)
     workloads = list(dict.fromkeys(result.workload for result in results))
     figure = Figure(figsize=(5.5 * (1 + len(workloads)), 4.8), layout="constrained")
     FigureCanvasAgg(figure)

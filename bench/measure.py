@@ -34,6 +34,7 @@ class Result:
     files: int
     rss_series: list[tuple[float, int]] = field(default_factory=list)
     error: str = ""
+    round: int = 1  # which of the run's repeats (bench.run --repeat) measured it
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,8 @@
 """The run's report: the machine, the results table, the target ratios, and where they are written.
 
 Every comparison is a ratio within one run: the machine is shared, so absolute numbers move
-between runs while ratios of systems measured minutes apart move much less.
+between runs while ratios of systems measured minutes apart move much less. With repeated rounds,
+each system is represented by its median run (by records/s), or by a failed run if it had one.
 """
 
 from __future__ import annotations
@@ -97,16 +98,52 @@ def machine(quix: dict[str, str]) -> dict[str, str]:
     }
 
 
+# --- median runs ---------------------------------------------------------------------------------
+
+
+def representatives(results: list[Result]) -> list[Result]:
+    """One result per workload and system: a failed run if any failed, else the median by records/s
+    (the lower of the two middle ones for an even count), in the order the systems first ran."""
+    runs: dict[tuple[str, str], list[Result]] = {}
+    for result in results:
+        runs.setdefault((result.workload, result.system), []).append(result)
+    return [_representative(group) for group in runs.values()]
+
+
+def _representative(group: list[Result]) -> Result:
+    failed = [result for result in group if not result.ok]
+    if failed:
+        return failed[0]
+    ranked = sorted(group, key=_throughput)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _rounds(results: list[Result]) -> int:
+    return max((result.round for result in results), default=1)
+
+
 # --- tables --------------------------------------------------------------------------------------
 
 
 def table(results: list[Result]) -> str:
+    """The median run of each system; with several rounds, every round's records/s too."""
+    repeated = _rounds(results) > 1
     lines = [
-        "| workload | system | records/s | input MB/s | peak RSS MiB | CPU s | output MB | files |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workload | system | records/s | input MB/s | peak RSS MiB | CPU s | output MB | files |"
+        + (" records/s of each round |" if repeated else ""),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" --- |" if repeated else ""),
     ]
-    lines += [_row(result) for result in results]
+    for shown in representatives(results):
+        row = _row(shown)
+        if repeated:
+            group = [r for r in results if (r.workload, r.system) == (shown.workload, shown.system)]
+            row += " " + ", ".join(_round_rate(result) for result in group) + " |"
+        lines.append(row)
     return "\n".join(lines)
+
+
+def _round_rate(result: Result) -> str:
+    return f"{result.records_per_s / 1000:.0f}k" if result.ok else "failed"
 
 
 def _row(result: Result) -> str:
@@ -126,9 +163,11 @@ def _cell(text: str) -> str:
 
 
 def targets(results: list[Result]) -> list[Target]:
+    """The target ratios of each workload, between the systems' median runs."""
+    shown = representatives(results)
     found: list[Target] = []
-    for workload in dict.fromkeys(result.workload for result in results):
-        by_letter = {r.system.split()[0]: r for r in results if r.workload == workload}
+    for workload in dict.fromkeys(result.workload for result in shown):
+        by_letter = {r.system.split()[0]: r for r in shown if r.workload == workload}
         found += _workload_targets(workload, by_letter)
     return found
 
@@ -198,11 +237,21 @@ def markdown(run: Run, results: list[Result]) -> str:
         f"Machine:\n{machine_lines}\n\n"
         "Systems: (a) consume ceiling, (b) encode ceiling, (c) kafka-parquet-archiver, (d) Quix Streams "
         f"LocalFileSink + ParquetFormat(zstd), commit_interval={run.quix_commit_interval_s:g} s. "
-        "(c) and (d): process start until every offset is committed; RSS sampled every 50 ms.\n\n"
+        "(c) and (d): process start until every offset is committed; RSS sampled every 50 ms. "
+        f"{_rounds_sentence(_rounds(results))}\n\n"
         f"{table(results)}\n\n"
         f"Targets:\n\n{targets_table(targets(results))}\n\n"
         f"{NOTES}\n"
         f"![throughput and RSS]({run.name}.png)\n"
+    )
+
+
+def _rounds_sentence(rounds: int) -> str:
+    if rounds == 1:
+        return "One round: each system ran once."
+    return (
+        f"{rounds} interleaved rounds (a, b, c, d, a, b, c, d, ...): each row is the system's median "
+        "run by records/s, and the targets compare median runs."
     )
 
 

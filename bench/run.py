@@ -1,10 +1,13 @@
 """Run the benchmark: produce each workload once, then measure every system on it in the same run.
 
-    python -m bench.run [--quick] [--workloads W1,W2,W3] [--systems a,b,c,d] [--quix-commit-interval S]
+    python -m bench.run [--quick] [--repeat N] [--workloads W1,W2,W3] [--systems a,b,c,d]
+                        [--quix-commit-interval S]
 
 Systems: (a) the consume ceiling, (b) the encode ceiling, (c) kafka-parquet-archiver and
 (d) Quix Streams' file sink writing Parquet, both end to end (process start until every offset is
-committed). Each runs in its own process; RSS is sampled every 50 ms. Results go to bench/results/
+committed). Each runs in its own process; RSS is sampled every 50 ms. With --repeat N every system
+runs N times, in interleaved rounds (a, b, c, d, a, b, c, d, ...), and the report compares each
+system's median run. Results go to bench/results/
 as JSON, Markdown and a PNG chart (latest.md is the newest report), and the table is printed.
 """
 
@@ -16,6 +19,7 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +62,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="fewer records: minutes instead of tens of minutes"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of measurements per workload (default 1)"
+    )
     parser.add_argument("--workloads", default="W1,W2", help="comma-separated, of W1, W2, W3 (default W1,W2)")
     parser.add_argument("--systems", default="a,b,c,d", help="comma-separated, of a, b, c, d (default all)")
     parser.add_argument(
@@ -66,7 +73,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=QUIX_COMMIT_INTERVAL_S,
         help=f"Quix checkpoint interval, seconds (default {QUIX_COMMIT_INTERVAL_S:g}: see bench/systems.py)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, not {args.repeat}")
+    return args
 
 
 def main() -> int:
@@ -85,7 +95,9 @@ def main() -> int:
                 flush=True,
             )
             job = Job(bootstrap, workload, topic, count, input_bytes, work)
-            results += measure(job, chosen, args.quix_commit_interval)
+            for round_ in range(1, args.repeat + 1):
+                measured = measure(job, chosen, args.quix_commit_interval)
+                results += [replace(result, round=round_) for result in measured]
             print(report.table([r for r in results if r.workload == workload]), flush=True)
     finally:
         if started_broker:
