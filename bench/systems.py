@@ -84,30 +84,36 @@ def archiver_settings(bootstrap: str, topic: str, group: str, root: Path) -> dic
     }
 
 
+def _fresh_group(name: str, job: Job) -> tuple[str, Path]:
+    """A new consumer group and an empty folder named after it: every measurement, every round,
+    reads the whole topic and writes its own output (an archive left by an earlier round would
+    make the archiver resume at its end, with nothing to do)."""
+    group = f"bench-{name}-{job.workload}-{uuid.uuid4().hex[:8]}"
+    folder = job.work / group
+    folder.mkdir(parents=True)
+    return group, folder
+
+
 def run_archiver(job: Job) -> Result:
-    group = f"bench-archiver-{uuid.uuid4().hex[:8]}"
-    root = job.work / f"archive-{job.workload}"
-    config = job.work / f"archiver-{job.workload}.toml"
+    group, work = _fresh_group("archiver", job)
+    root = work / "archive"
+    config = work / "archiver.toml"
     config.write_text(tomli_w.dumps(archiver_settings(job.bootstrap, job.topic, group, root)))
     command = [sys.executable, "-m", "consumer", "--log-format", "json", "run", "--config", str(config)]
-    log = job.work / f"archiver-{job.workload}.log"
-    return run_daemon(Daemon("c archiver", command, REPO, group, root, log), job)
+    return run_daemon(Daemon("c archiver", command, REPO, group, root, work / "archiver.log"), job)
 
 
 def run_quix(job: Job, commit_interval_s: float = QUIX_COMMIT_INTERVAL_S) -> Result:
     system = "d quix FileSink"
     if not QUIX_PYTHON.exists():
         return failed(system, job, f"not installed: {QUIX_PYTHON} (`make bench-quick` sets it up)")
-    group = f"bench-quix-{uuid.uuid4().hex[:8]}"
-    cwd = job.work / f"quix-{job.workload}"
-    cwd.mkdir(parents=True, exist_ok=True)
+    group, cwd = _fresh_group("quix", job)
     command = [
         str(QUIX_PYTHON), str(REPO / "bench" / "quix.py"), "run", "--bootstrap", job.bootstrap,
         "--topic", job.topic, "--group", group, "--commit-interval", str(commit_interval_s),
     ]  # fmt: skip
-    log = job.work / f"quix-{job.workload}.log"
     output = cwd / "parquet"  # bench/quix.py's OUTPUT_DIRECTORY
-    daemon = Daemon(system, command, cwd, group, output, log, QUIX_STALL_S, QUIX_RSS_LIMIT_BYTES)
+    daemon = Daemon(system, command, cwd, group, output, cwd / "quix.log", QUIX_STALL_S, QUIX_RSS_LIMIT_BYTES)
     return run_daemon(daemon, job)
 
 
