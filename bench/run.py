@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -79,7 +80,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: the measured process and the broker are stopped, not orphaned."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse(sys.argv[1:])
     mode = "quick" if args.quick else "full"
     chosen = args.systems.split(",")
