@@ -76,8 +76,8 @@ class ArchiveStorage(Protocol):
         """
         ...
 
-    def read_folder(self, relative: str) -> list[bytes]:
-        """The contents of every small file directly in a folder (none if it does not exist)."""
+    def read_folder(self, relative: str) -> dict[str, bytes]:
+        """Every small file directly in a folder, by name, with its contents (none if no folder)."""
         ...
 
     def discard_in_progress(self, relative: str) -> None:

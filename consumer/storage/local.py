@@ -140,13 +140,13 @@ class LocalStorage:
             _fsync_directory(path.parent)
         return content
 
-    def read_folder(self, relative: str) -> list[bytes]:
+    def read_folder(self, relative: str) -> dict[str, bytes]:
         folder = self.root / relative
         with _storage_errors("read", folder):
             if not folder.is_dir():
-                return []
+                return {}
             entries = sorted(folder.iterdir())
-            return [entry.read_bytes() for entry in entries if not entry.name.startswith(".")]
+            return {entry.name: entry.read_bytes() for entry in entries if not entry.name.startswith(".")}
 
     def discard_in_progress(self, relative: str) -> None:
         """An in-progress file is a hidden file: delete it."""

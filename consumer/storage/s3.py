@@ -112,12 +112,13 @@ class S3Storage:
             raise StorageError(f"{self.describe(relative)} was refused as existing, then not found")
         return existing
 
-    def read_folder(self, relative: str) -> list[bytes]:
+    def read_folder(self, relative: str) -> dict[str, bytes]:
         prefix = self._key(f"{relative}/")
-        contents = []
+        contents = {}
         for key in self._objects.keys(prefix):
-            if "/" not in key.removeprefix(prefix) and (content := self._objects.get(key)) is not None:
-                contents.append(content)
+            name = key.removeprefix(prefix)
+            if "/" not in name and (content := self._objects.get(key)) is not None:
+                contents[name] = content
         return contents
 
     def discard_in_progress(self, relative: str) -> None:
