@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 
 from consumer.errors import ExitCode
+from tests.support.archive import archiver_config
 from tests.support.daemon import DaemonProcess, write_config
 
 
@@ -87,14 +88,8 @@ def test_run_uses_the_configured_allocator_and_leaves_numpy_out(
 ) -> None:
     """memory.allocator wins over ARROW_DEFAULT_MEMORY_POOL; numpy, unused, is never loaded."""
     topic = topic_factory(1)
-    config = write_config(
-        tmp_path / "archiver.toml",
-        {
-            "kafka": {"bootstrap_servers": kafka_bootstrap, "group_id": group_id, "topics": [topic]},
-            "output": {"root": str(tmp_path / "archive")},
-            "memory": {"allocator": "system"},
-            "stats": {"interval_s": 1.0},
-        },
+    config = archiver_config(
+        tmp_path / "archiver.toml", kafka_bootstrap, group_id, [topic], memory={"allocator": "system"}
     )
     daemon = DaemonProcess(config, env={"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})
     try:
