@@ -104,10 +104,15 @@ def machine(quix: dict[str, str]) -> dict[str, str]:
 def representatives(results: list[Result]) -> list[Result]:
     """One result per workload and system: a failed run if any failed, else the median by records/s
     (the lower of the two middle ones for an even count), in the order the systems first ran."""
+    return [_representative(group) for group in _rounds_by_system(results)]
+
+
+def _rounds_by_system(results: list[Result]) -> list[list[Result]]:
+    """The results grouped by workload and system, each group in round order."""
     runs: dict[tuple[str, str], list[Result]] = {}
     for result in results:
         runs.setdefault((result.workload, result.system), []).append(result)
-    return [_representative(group) for group in runs.values()]
+    return list(runs.values())
 
 
 def _representative(group: list[Result]) -> Result:
@@ -133,10 +138,9 @@ def table(results: list[Result]) -> str:
         + (" records/s of each round |" if repeated else ""),
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" --- |" if repeated else ""),
     ]
-    for shown in representatives(results):
-        row = _row(shown)
+    for group in _rounds_by_system(results):
+        row = _row(_representative(group))
         if repeated:
-            group = [r for r in results if (r.workload, r.system) == (shown.workload, shown.system)]
             row += " " + ", ".join(_round_rate(result) for result in group) + " |"
         lines.append(row)
     return "\n".join(lines)
