@@ -1,9 +1,11 @@
 """The memory budget: row data held in memory across all partitions stays under `max_buffered_bytes`.
 
-Held means buffered in a row group, or handed to the writer thread and not yet on disk. When a new
-batch would push the total over the budget, the largest buffers are written out as row groups
-first (flush-on-pressure), and the loop waits for the writer thread until the batch fits. Memory
-in use is then at most the budget plus the batch being added, however many partitions are open.
+Held means buffered in a row group, or handed to the writer thread and not yet on disk. Writing
+starts early: once three quarters of the budget are held, the largest buffers are handed to the
+writer thread as row groups (flush-on-pressure) until what stays buffered is back under that mark,
+and the loop goes on parsing while they are written. The loop waits for the writer thread only
+when a new batch would push the total over the budget itself. Memory in use is then at most the
+budget plus the batch being added, however many partitions are open.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ from collections.abc import Iterable
 from consumer.partition_writer import PartitionWriter
 from consumer.write_queue import WriteQueue
 
+# The share of the budget at which flush-on-pressure starts writing: the rest is room for the row
+# groups in flight, so that the loop rarely has to wait for the writer thread.
+EARLY_FLUSH_SHARE = 0.75
+
 
 class MemoryBudget:
     """Decides which buffers to write out and when to wait for the writer; the writers write."""
 
     def __init__(self, max_bytes: int, writes: WriteQueue) -> None:
         self.max_bytes = max_bytes
+        self._early_bytes = int(max_bytes * EARLY_FLUSH_SHARE)
         self._writes = writes
 
     def make_room(self, writers: Iterable[PartitionWriter], incoming: int) -> int:
@@ -29,11 +36,12 @@ class MemoryBudget:
             reverse=True,
         )
         buffered = sum(writer.buffered_bytes for writer in candidates)
-        if buffered + self._writes.pending_bytes + incoming <= self.max_bytes:
+        pending = self._writes.pending_bytes
+        if buffered + pending + incoming <= self._early_bytes:
             return 0
         flushed = 0
         for writer in candidates:
-            if buffered + incoming <= self.max_bytes:
+            if buffered + incoming <= self._early_bytes:
                 break
             buffered -= writer.buffered_bytes
             writer.flush()  # its bytes move to the writer thread's queue
