@@ -10,7 +10,8 @@ from pathlib import Path
 from types import TracebackType
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from bench.workloads import WORKLOADS
 

@@ -46,7 +46,7 @@ def flat_event(index: int, rng: random.Random) -> dict[str, Any]:
 
 
 def nested_order(index: int, rng: random.Random) -> dict[str, Any]:
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "sku": f"sku-{rng.randint(1, 10**6)}",
             "qty": rng.randint(1, 5),

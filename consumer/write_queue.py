@@ -20,7 +20,7 @@ class WriteQueue:
     """One background thread and a bounded queue of writes."""
 
     def __init__(self, depth: int = 2) -> None:
-        self._tasks: queue.Queue[tuple[Callable[[], None], int, Future[None]] | None] = queue.Queue(
+        self._tasks: queue.Queue[tuple[Callable[[], object], int, Future[None]] | None] = queue.Queue(
             maxsize=depth
         )
         self._lock = threading.Condition()
@@ -34,7 +34,7 @@ class WriteQueue:
         with self._lock:
             return self._pending_bytes
 
-    def submit(self, write: Callable[[], None], nbytes: int) -> Future[None]:
+    def submit(self, write: Callable[[], object], nbytes: int) -> Future[None]:
         """Queue a write holding nbytes of memory until it is done; blocks while the queue is full."""
         future: Future[None] = Future()
         with self._lock:

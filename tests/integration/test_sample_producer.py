@@ -44,7 +44,11 @@ def _consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 6
         while len(records) < expected and time.monotonic() < deadline:
             for message in consumer.consume(num_messages=1000, timeout=0.5):
                 assert message.error() is None, message.error()
-                records.append((message.partition(), message.key(), message.value()))
+                partition, key, value = message.partition(), message.key(), message.value()
+                assert partition is not None
+                assert key is not None  # every sample is keyed by its user
+                assert value is not None
+                records.append((partition, key, value))
     finally:
         consumer.close()
     return records

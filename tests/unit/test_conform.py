@@ -33,7 +33,7 @@ def _schema(**kinds: Kind) -> pa.Schema:
 
 
 def _rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    rows = batch.to_pylist()
+    rows: list[dict[str, Any]] = batch.to_pylist()
     for row in rows:
         row[EXTRA_COLUMN] = None if row[EXTRA_COLUMN] is None else orjson.loads(row[EXTRA_COLUMN])
     return rows

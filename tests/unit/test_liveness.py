@@ -24,7 +24,7 @@ class TestLiveness:
         """Iterations before the first assignment ping the watchdog but do not announce READY."""
         notifier = RecordingNotifier()
         joined = [False]
-        liveness = Liveness(notifier, lambda: joined[0], lambda: "idle", started_at=0.0)  # type: ignore[arg-type]
+        liveness = Liveness(notifier, lambda: joined[0], lambda: "idle", started_at=0.0)
         liveness.iteration_done(1.0)
         joined[0] = True
         liveness.iteration_done(2.0)
@@ -35,7 +35,7 @@ class TestLiveness:
         """A changed summary is published once as STATUS."""
         notifier = RecordingNotifier()
         summary = ["a"]
-        liveness = Liveness(notifier, lambda: True, lambda: summary[0], started_at=0.0)  # type: ignore[arg-type]
+        liveness = Liveness(notifier, lambda: True, lambda: summary[0], started_at=0.0)
         liveness.iteration_done(1.0)
         summary[0] = "b"
         liveness.iteration_done(2.0)
@@ -47,7 +47,7 @@ class TestLiveness:
 
     def test_stalled_for_counts_from_the_last_iteration(self) -> None:
         """stalled_for is the time since the last completed iteration (or since start)."""
-        liveness = Liveness(RecordingNotifier(), lambda: False, lambda: "", started_at=10.0)  # type: ignore[arg-type]
+        liveness = Liveness(RecordingNotifier(), lambda: False, lambda: "", started_at=10.0)
         assert liveness.stalled_for(12.5) == 2.5
         liveness.iteration_done(20.0)
         assert liveness.stalled_for(21.0) == 1.0

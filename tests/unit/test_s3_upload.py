@@ -223,12 +223,12 @@ class TestUploadPool:
         """A third submission waits until one of two running uploads ends; bytes in flight are counted."""
         pool = UploadPool(2)
         release = threading.Event()
-        futures: list[Future[None]] = [pool.submit(release.wait, 100) for _ in range(2)]
+        futures: list[Future[bool]] = [pool.submit(release.wait, 100) for _ in range(2)]
         assert pool.bytes_in_flight == 200
         third_submitted = threading.Event()
 
         def submit_third() -> None:
-            futures.append(pool.submit(lambda: None, 50))
+            futures.append(pool.submit(lambda: True, 50))
             third_submitted.set()
 
         threading.Thread(target=submit_third, daemon=True).start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -21,9 +21,11 @@ class TestWriteQueue:
     def test_writes_run_in_submission_order(self, writes: WriteQueue) -> None:
         """Every write runs, on another thread, in the order submitted."""
         seen: list[tuple[int, str]] = []
-        futures = [
-            writes.submit(lambda n=n: seen.append((n, threading.current_thread().name)), 10) for n in range(5)
-        ]
+
+        def write(n: int) -> Callable[[], None]:
+            return lambda: seen.append((n, threading.current_thread().name))
+
+        futures = [writes.submit(write(n), 10) for n in range(5)]
         for future in futures:
             future.result(timeout=5)
         assert [n for n, _ in seen] == [0, 1, 2, 3, 4]
@@ -58,9 +60,12 @@ class TestWriteQueue:
         writes.submit(lambda: None, 1)
         writes.submit(lambda: None, 1)  # the queue is now full
         submitted = threading.Event()
-        threading.Thread(
-            target=lambda: (writes.submit(lambda: None, 1), submitted.set()), daemon=True
-        ).start()
+
+        def submit_one_more() -> None:
+            writes.submit(lambda: None, 1)
+            submitted.set()
+
+        threading.Thread(target=submit_one_more, daemon=True).start()
         assert not submitted.wait(0.3)
         release.set()
         assert submitted.wait(5)
