@@ -35,6 +35,7 @@ class Result:
     rss_series: list[tuple[float, int]] = field(default_factory=list)
     error: str = ""
     round: int = 1  # which of the run's repeats (bench.run --repeat) measured it
+    flowing_records_per_s: float | None = None  # (c) only: its rate while records flowed (progress.py)
 
     @property
     def ok(self) -> bool:

@@ -168,19 +168,28 @@ def _cell(text: str) -> str:
 
 def targets(results: list[Result]) -> list[Target]:
     """The target ratios of each workload, between the systems' median runs."""
-    shown = representatives(results)
     found: list[Target] = []
-    for workload in dict.fromkeys(result.workload for result in shown):
-        by_letter = {r.system.split()[0]: r for r in shown if r.workload == workload}
-        found += _workload_targets(workload, by_letter)
+    for workload, by in _by_letter(representatives(results)).items():
+        found += _workload_targets(workload, by)
     return found
 
 
-def _workload_targets(workload: str, by: dict[str, Result]) -> list[Target]:
-    archiver, quix = by.get("c"), by.get("d")
+def _by_letter(shown: list[Result]) -> dict[str, dict[str, Result]]:
+    """Each workload's runs by system letter, in the order the workloads ran."""
+    found: dict[str, dict[str, Result]] = {}
+    for result in shown:
+        found.setdefault(result.workload, {})[result.system.split()[0]] = result
+    return found
+
+
+def _slower_ceiling(by: dict[str, Result]) -> Result | None:
     ceilings = [by[letter] for letter in ("a", "b") if letter in by]
-    ceiling = min(ceilings, key=lambda r: r.records_per_s) if ceilings else None
-    floor = "(c) / min((a), (b))" if len(ceilings) == 2 else "(c) / (a) (no (b) here)"
+    return min(ceilings, key=_throughput) if ceilings else None
+
+
+def _workload_targets(workload: str, by: dict[str, Result]) -> list[Target]:
+    archiver, quix, ceiling = by.get("c"), by.get("d"), _slower_ceiling(by)
+    floor = "(c) / min((a), (b))" if "a" in by and "b" in by else "(c) / (a) (no (b) here)"
     versus_quix = _missing(archiver, quix)
     return [
         Target(workload, "(c) / (d) records/s", _ratio(archiver, quix, _throughput), 3, True, "{:.1f}x",
@@ -209,6 +218,23 @@ def _ratio(top: Result | None, bottom: Result | None, measure: Callable[[Result]
 def _missing(*results: Result | None) -> str:
     reasons = [f"{r.system.split()[0]} failed" for r in results if r is not None and not r.ok]
     return ", ".join(reasons) or "not run"
+
+
+def flowing_table(results: list[Result]) -> str:
+    """(c)'s median run end to end and while records flowed, against the slower ceiling; empty
+    when no run has a rate while flowing (bench/progress.py)."""
+    lines = [
+        "| workload | (c) end to end | (c) while records flowed | (c) flowing / slower ceiling |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for workload, by in _by_letter(representatives(results)).items():
+        archiver, ceiling = by.get("c"), _slower_ceiling(by)
+        if archiver is None or archiver.flowing_records_per_s is None:
+            continue
+        flowing = archiver.flowing_records_per_s
+        share = f"{flowing / ceiling.records_per_s:.0%}" if ceiling and ceiling.records_per_s else "-"
+        lines.append(f"| {workload} | {archiver.records_per_s:,.0f} | {flowing:,.0f} | {share} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def targets_table(found: list[Target]) -> str:
@@ -245,8 +271,20 @@ def markdown(run: Run, results: list[Result]) -> str:
         f"{_rounds_sentence(_rounds(results))}\n\n"
         f"{table(results)}\n\n"
         f"Targets:\n\n{targets_table(targets(results))}\n\n"
+        f"{_flowing_section(flowing_table(results))}"
         f"{NOTES}\n"
         f"![throughput and RSS]({run.name}.png)\n"
+    )
+
+
+def _flowing_section(rows: str) -> str:
+    if not rows:
+        return ""
+    return (
+        "Not a target: (c) without its start-up and finish. Its stats events (one a second, cumulative "
+        "records taken) give its rate from the first event past 10% of the topic to the last before 90%; "
+        "the end-to-end time also holds the process start-up, the group join, the 0.5 s idle timeout "
+        f"and the last row groups.\n\n{rows}\n\n"
     )
 
 

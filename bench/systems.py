@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import tomli_w
 
 from bench.broker import REPO
 from bench.measure import DEADLINE_S, Daemon, Job, Result, RssSampler, failed, run_daemon
+from bench.progress import flowing_rate
 
 QUIX_PYTHON = Path(os.environ.get("BENCH_QUIX_PYTHON", REPO / "bench" / ".venv-quix" / "bin" / "python"))
 # Quix commits a checkpoint, one Parquet file per partition that had records, every
@@ -69,7 +71,8 @@ def encode_ceiling(job: Job) -> Result:
 def archiver_settings(bootstrap: str, topic: str, group: str, root: Path) -> dict[str, Any]:
     """The archiver's benchmark settings: the defaults, but files finish 0.5 s after the last record,
     and a 32 MiB buffer budget with 8 MiB row groups (the defaults, 512 MiB and 64 MiB, are sized
-    for production hosts; memory is bounded by these two settings, see docs/operations.md)."""
+    for production hosts; memory is bounded by these two settings, see docs/operations.md). A
+    `stats` event every second gives its rate while records flow (bench/progress.py)."""
     return {
         "kafka": {
             "bootstrap_servers": bootstrap,
@@ -80,7 +83,7 @@ def archiver_settings(bootstrap: str, topic: str, group: str, root: Path) -> dic
         "output": {"root": str(root)},
         "rotation": {"file_max_idle_s": 0.5, "row_group_max_bytes": 8 * 1024 * 1024},
         "memory": {"max_buffered_bytes": 32 * 1024 * 1024},
-        "stats": {"interval_s": 5.0},
+        "stats": {"interval_s": 1.0},
     }
 
 
@@ -100,7 +103,9 @@ def run_archiver(job: Job) -> Result:
     config = work / "archiver.toml"
     config.write_text(tomli_w.dumps(archiver_settings(job.bootstrap, job.topic, group, root)))
     command = [sys.executable, "-m", "consumer", "--log-format", "json", "run", "--config", str(config)]
-    return run_daemon(Daemon("c archiver", command, REPO, group, root, work / "archiver.log"), job)
+    log = work / "archiver.log"
+    result = run_daemon(Daemon("c archiver", command, REPO, group, root, log), job)
+    return replace(result, flowing_records_per_s=flowing_rate(log, job.records)) if result.ok else result
 
 
 def run_quix(job: Job, commit_interval_s: float = QUIX_COMMIT_INTERVAL_S) -> Result:
