@@ -75,7 +75,9 @@ def consume(bootstrap: str, topic: str, records: int) -> dict[str, Any]:
 
 
 def encode(workload: str, records: int, out: Path) -> dict[str, Any]:
-    values = list(WORKLOADS[workload].values(records))
+    # Copied: each bytes object orjson.dumps returns sits in a ~4 KiB allocation, which would make
+    # the values alone take about 4 GiB of RSS for 1M records instead of their 0.3 GB.
+    values = [bytes(memoryview(value)) for value in WORKLOADS[workload].values(records)]
     struct_type = pa.array([orjson.loads(value) for value in values[:1000]]).type
     schema = pa.schema(list(struct_type))
     path = out / f"ceiling-{workload}.parquet"
