@@ -282,7 +282,8 @@ def _flowing_section(rows: str) -> str:
         return ""
     return (
         "Not a target: (c) without its start-up and finish. Its stats events (one a second, cumulative "
-        "records taken) give its rate from the first event past 10% of the topic to the last before 90%; "
+        "records taken) give its rate from the first event at or past 10% of the topic to the last at "
+        "or below 90%; "
         "the end-to-end time also holds the process start-up, the group join, the 0.5 s idle timeout "
         f"and the last row groups.\n\n{rows}\n\n"
     )
