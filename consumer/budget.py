@@ -10,8 +10,9 @@ budget plus the batch being added, however many partitions are open.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from consumer.buffer import BufferTally
 from consumer.partition_writer import PartitionWriter
 from consumer.write_queue import WriteQueue
 
@@ -23,28 +24,31 @@ EARLY_FLUSH_SHARE = 0.75
 class MemoryBudget:
     """Decides which buffers to write out and when to wait for the writer; the writers write."""
 
-    def __init__(self, max_bytes: int, writes: WriteQueue) -> None:
+    def __init__(self, max_bytes: int, writes: WriteQueue, buffered: BufferTally) -> None:
         self.max_bytes = max_bytes
         self._early_bytes = int(max_bytes * EARLY_FLUSH_SHARE)
         self._writes = writes
+        self._buffered = buffered
 
-    def make_room(self, writers: Iterable[PartitionWriter], incoming: int) -> int:
-        """Flush the largest buffers until `incoming` more bytes fit; return how many were flushed."""
+    def make_room(self, writers: Callable[[], Iterable[PartitionWriter]], incoming: int) -> int:
+        """Flush the largest buffers until `incoming` more bytes fit; return how many were flushed.
+
+        Under the early mark (most polls) this reads two totals and does not ask for the writers.
+        """
+        buffered = self._buffered.nbytes
+        if buffered + self._writes.pending_bytes + incoming <= self._early_bytes:
+            return 0
         candidates = sorted(
-            (writer for writer in writers if writer.buffered_bytes > 0),
+            (writer for writer in writers() if writer.buffered_bytes > 0),
             key=lambda w: w.buffered_bytes,
             reverse=True,
         )
-        buffered = sum(writer.buffered_bytes for writer in candidates)
-        pending = self._writes.pending_bytes
-        if buffered + pending + incoming <= self._early_bytes:
-            return 0
         flushed = 0
         for writer in candidates:
             if buffered + incoming <= self._early_bytes:
                 break
-            buffered -= writer.buffered_bytes
             writer.flush()  # its bytes move to the writer thread's queue
+            buffered = self._buffered.nbytes
             flushed += 1
         self._writes.wait_until_pending_at_most(self.max_bytes - buffered - incoming)
         return flushed

@@ -6,7 +6,7 @@ holds Arrow data. Memory is made for the converted batch before it is buffered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from consumer.budget import MemoryBudget
 from consumer.convert import RowConverter
@@ -30,7 +30,7 @@ class Ingest:
         self,
         writer: PartitionWriter,
         raw: RawBatch,
-        everyone: Iterable[PartitionWriter],
+        everyone: Callable[[], Iterable[PartitionWriter]],
         now: float,
         wall_now: float,
     ) -> None:

@@ -63,7 +63,7 @@ class ArchiveLoop:
             writer = self._assignment.writer(raw.tp)
             if writer is None:  # records of a partition that just moved away are not ours
                 continue
-            self._ingest.ingest(writer, raw, self._assignment.writers(), now, wall_now)
+            self._ingest.ingest(writer, raw, self._assignment.writers, now, wall_now)
             self._rotate_if_due(writer, now, durable)
         for writer in self._assignment.writers():
             self._rotate_if_due(writer, now, durable)

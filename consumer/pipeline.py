@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from consumer.assignment import Assignment
 from consumer.budget import MemoryBudget
+from consumer.buffer import BufferTally
 from consumer.clock import Clock
 from consumer.column_registry import ColumnRegistry
 from consumer.config import SchemaSettings, Settings
@@ -61,6 +62,7 @@ class Pipeline:
         self.schemas = TopicSchemas(schema_policy(settings.schema), fixed_schemas(settings.schema))
         self.writes = WriteQueue()
         self.registry = ColumnRegistry(self.storage)
+        buffered = BufferTally()
         self._sinks = SinkSettings(
             self.storage,
             WriterOptions(output.compression, output.compression_level),
@@ -69,6 +71,7 @@ class Pipeline:
             DayRule(output.date_field, output.date_field_unit),
             self.writes,
             self.registry,
+            buffered,
         )
         self._policy = RotationPolicy(
             rotation.file_max_bytes,
@@ -93,7 +96,7 @@ class Pipeline:
         ingest = Ingest(
             Decoder(settings.records.max_value_bytes, settings.records.tombstones == "quarantine"),
             RowConverter(output.metadata_columns),
-            MemoryBudget(settings.memory.max_buffered_bytes, self.writes),
+            MemoryBudget(settings.memory.max_buffered_bytes, self.writes, buffered),
             self.counters,
         )
         self.loop = ArchiveLoop(

@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 
 from consumer import __version__
-from consumer.buffer import RowGroupBuffer
+from consumer.buffer import BufferTally, RowGroupBuffer
 from consumer.clock import Stopwatch
 from consumer.column_registry import ColumnRegistry
 from consumer.conform import conform
@@ -45,6 +45,7 @@ class SinkSettings:
     days: DayRule
     writes: WriteQueue
     registry: ColumnRegistry
+    buffered: BufferTally  # every sink's buffer adds to it: the memory budget's total
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,7 @@ class TableSink:
     def __init__(self, settings: SinkSettings, kind: FileKind) -> None:
         self._settings = settings
         self.kind = kind
-        self.buffer = RowGroupBuffer()
+        self.buffer = RowGroupBuffer(settings.buffered)
         self.file: ParquetFile | None = None
         self.day: date | None = None
         self.arrow_bytes_written = 0

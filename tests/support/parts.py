@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from consumer.buffer import BufferTally
 from consumer.column_registry import ColumnRegistry
 from consumer.convert import Conversion, RowConverter, metadata_fields
 from consumer.errors import CommitRefusedError
@@ -76,6 +77,7 @@ def sink_settings(
         DayRule(),
         WRITES,
         ColumnRegistry(LocalStorage(root)),
+        BufferTally(),
     )
 
 
