@@ -69,6 +69,7 @@ class TestDamagedClaims:
     def test_an_unreadable_claim_stops_with_the_file_named_and_left_in_place(
         self, tmp_path: Path, content: bytes
     ) -> None:
+        """Loading and claiming both stop on a damaged claim, naming its file, which stays as it was."""
         path = _plant_claim(tmp_path, "x", content)
         registry = ColumnRegistry(LocalStorage(tmp_path))
         with pytest.raises(CorruptFileError, match="Restore it, or remove it") as raised:
