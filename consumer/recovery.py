@@ -22,7 +22,7 @@ from consumer.errors import CorruptFileError, StorageError, StorageUnreachableEr
 from consumer.naming import FileKind, SegmentFileName
 from consumer.schema import Kind
 from consumer.segment import METADATA_PREFIX
-from consumer.storage import ArchiveStorage, TopicListing
+from consumer.storage import ArchiveStorage
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +51,33 @@ class Recovery:
         self._log = structlog.get_logger(component="recovery")
 
     def recover(self, topic: str, partitions: Iterable[int]) -> dict[int, PartitionArchive]:
+        assigned = set(partitions)
         data = self._storage.scan(FileKind.DATA, topic)
         quarantine = self._storage.scan(FileKind.QUARANTINE, topic)
+        self._discard_stale(topic, assigned, [*data.in_progress, *quarantine.in_progress])
+        newest_data, newest_quarantine = _newest(data.finished), _newest(quarantine.finished)
         schema = self._registry.load(topic)
         return {
-            partition: PartitionArchive(self._resume(topic, partition, data, quarantine), schema)
-            for partition in partitions
+            partition: PartitionArchive(
+                self._resume(topic, partition, newest_data.get(partition), newest_quarantine.get(partition)),
+                schema,
+            )
+            for partition in sorted(assigned)
         }
 
-    def _resume(self, topic: str, partition: int, data: TopicListing, quarantine: TopicListing) -> int | None:
-        for listing in (data, quarantine):
-            for owner, path in listing.in_progress:
-                if owner == partition:
-                    self._storage.discard_in_progress(path)
-                    self._log.info("stale_file_deleted", path=path, topic=topic, partition=partition)
-        newest_data = _newest(data.finished, partition)
-        newest_quarantine = _newest(quarantine.finished, partition)
+    def _discard_stale(self, topic: str, assigned: set[int], in_progress: list[tuple[int, str]]) -> None:
+        for owner, path in in_progress:
+            if owner in assigned:
+                self._storage.discard_in_progress(path)
+                self._log.info("stale_file_deleted", path=path, topic=topic, partition=owner)
+
+    def _resume(
+        self,
+        topic: str,
+        partition: int,
+        newest_data: SegmentFileName | None,
+        newest_quarantine: SegmentFileName | None,
+    ) -> int | None:
         if newest_quarantine and (
             newest_data is None or newest_quarantine.start_offset > newest_data.start_offset
         ):
@@ -96,6 +107,11 @@ class Recovery:
         return values
 
 
-def _newest(files: list[SegmentFileName], partition: int) -> SegmentFileName | None:
-    mine = [name for name in files if name.partition == partition]
-    return max(mine, key=lambda name: name.start_offset) if mine else None
+def _newest(files: Iterable[SegmentFileName]) -> dict[int, SegmentFileName]:
+    """Each partition's file with the highest start offset, in one pass over the topic's files."""
+    newest: dict[int, SegmentFileName] = {}
+    for name in files:
+        held = newest.get(name.partition)
+        if held is None or name.start_offset > held.start_offset:
+            newest[name.partition] = name
+    return newest

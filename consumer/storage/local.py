@@ -86,28 +86,35 @@ class LocalStorage:
         return LocalPendingFile(self.root, name)
 
     def scan(self, kind: FileKind, topic: str) -> TopicListing:
-        """List the finished and in-progress files of a topic (all partitions, all dates)."""
+        """List the finished and in-progress files of a topic (all partitions, all dates).
+
+        Names are read as strings (no Path per file): recovery lists the whole topic on every
+        assignment, so this runs over every file the topic ever had.
+        """
         listing = TopicListing()
         base = self.root / topic_directory(kind, topic)
         with _storage_errors("list", base):
             if not base.is_dir():
                 return listing
-            for day_dir in sorted(base.iterdir()):
-                day = parse_date_directory(day_dir.name)
-                if day is None or not day_dir.is_dir():
+            for folder_name in sorted(os.listdir(base)):
+                day = parse_date_directory(folder_name)
+                folder = base / folder_name
+                if day is None or not folder.is_dir():
                     continue
-                for entry in day_dir.iterdir():
-                    self._classify(kind, topic, day, entry, listing)
+                for name in os.listdir(folder):
+                    self._classify(kind, topic, day, folder, name, listing)
         return listing
 
-    def _classify(self, kind: FileKind, topic: str, day: date, entry: Path, listing: TopicListing) -> None:
-        finished = parse_file_name(entry.name)
+    def _classify(
+        self, kind: FileKind, topic: str, day: date, folder: Path, name: str, listing: TopicListing
+    ) -> None:
+        finished = parse_file_name(name)
         if finished is not None and finished[0] == topic:
             listing.finished.append(SegmentFileName(kind, topic, finished[1], finished[2], day))
             return
-        in_progress = parse_in_progress_name(entry.name)
+        in_progress = parse_in_progress_name(name)
         if in_progress is not None and in_progress[0] == topic:
-            listing.in_progress.append((in_progress[1], str(entry.relative_to(self.root))))
+            listing.in_progress.append((in_progress[1], str((folder / name).relative_to(self.root))))
 
     def read_metadata(self, relative: str) -> pq.FileMetaData:
         path = self.root / relative
