@@ -61,6 +61,7 @@ class Assignment:
 
     def assigned(self, committed: Mapping[TopicPartition, int | None]) -> dict[TopicPartition, int | None]:
         self.joined = True
+        started = self._clock.monotonic()
         by_topic: dict[str, list[int]] = defaultdict(list)
         for tp in committed:
             by_topic[tp.topic].append(tp.partition)
@@ -75,6 +76,7 @@ class Assignment:
             "partitions_assigned",
             partitions=sorted(map(str, starts)),
             starts={str(k): v for k, v in starts.items()},
+            recovery_s=round(self._clock.monotonic() - started, 3),  # grows with the topics' file counts
         )
         return starts
 

@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+import structlog
+
 from consumer.assignment import Assignment
 from consumer.column_registry import ColumnRegistry
 from consumer.convert import metadata_fields
 from consumer.counters import Histogram
 from consumer.errors import StorageError
+from consumer.naming import FileKind
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
 from consumer.records import TopicPartition
@@ -18,7 +21,7 @@ from consumer.recovery import Recovery
 from consumer.rotation import RotationPolicy, RotationReason
 from consumer.schema import Kind, TopicSchema
 from consumer.segment import SegmentReport
-from consumer.storage import LocalStorage
+from consumer.storage import LocalStorage, TopicListing
 from consumer.topic_schemas import TopicSchemas
 from tests.support.parts import (
     EAGER_SCHEMA,
@@ -41,6 +44,19 @@ def _recovery(storage: LocalStorage) -> Recovery:
     return Recovery(storage, ColumnRegistry(storage))
 
 
+class SlowListing(LocalStorage):
+    """A local archive whose every listing takes `listing_s` on the fake clock, as a large one would."""
+
+    def __init__(self, root: Path, clock: FakeClock, listing_s: float) -> None:
+        super().__init__(root)
+        self._clock = clock
+        self._listing_s = listing_s
+
+    def scan(self, kind: FileKind, topic: str) -> TopicListing:
+        self._clock.advance(self._listing_s)
+        return super().scan(kind, topic)
+
+
 @dataclass
 class Member:
     """An Assignment wired as the daemon wires it, on tmp_path, with a fake commit and a fake clock."""
@@ -49,11 +65,12 @@ class Member:
     clock: FakeClock
     commit: FakeCommit = field(default_factory=FakeCommit)
     reports: list[SegmentReport] = field(default_factory=list)
+    listing_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.committer = OffsetCommitter(self.commit, Histogram())
         self.assignment = Assignment(
-            _recovery(LocalStorage(self.root)),
+            _recovery(SlowListing(self.root, self.clock, self.listing_s)),
             TopicSchemas(EAGER_SCHEMA),
             self._make_writer,
             self.committer,
@@ -145,6 +162,14 @@ class TestAssigned:
         assert topic.registry() == {"id": "int64", "name": "string"}
         assert topic.kind("id") is Kind.INT64
         assert topic.columns["id"].fixed
+
+    def test_reports_how_long_recovery_took(self, tmp_path: Path, clock: FakeClock) -> None:
+        """partitions_assigned carries the time spent listing and reading the archive, once per event."""
+        member = Member(tmp_path, clock, listing_s=0.75)
+        with structlog.testing.capture_logs() as logs:
+            member.assignment.assigned({TP: None, OTHER: None})
+        (event,) = [entry for entry in logs if entry["event"] == "partitions_assigned"]
+        assert event["recovery_s"] == 1.5  # one topic: its data files and its quarantine files listed once
 
 
 class TestRevoked:
