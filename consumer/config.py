@@ -47,6 +47,7 @@ MANAGED_PROPERTIES = frozenset(
         "enable.auto.offset.store",
         "partition.assignment.strategy",
         "auto.offset.reset",
+        "enable.partition.eof",
     }
 )
 SENSITIVE_PROPERTY = re.compile(r"password|secret|\.pem$|^ssl\.key\.|sasl\.oauthbearer\.config|jaas", re.I)

@@ -15,7 +15,7 @@ from consumer.clock import Clock
 from consumer.ingest import Ingest
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
-from consumer.records import RawBatch, TopicPartition
+from consumer.records import Poll, TopicPartition
 
 
 class IterationObserver(Protocol):
@@ -27,7 +27,7 @@ class IterationObserver(Protocol):
 class RecordSource(Protocol):
     """Where records come from and where durable offsets go (the Kafka consumer, in production)."""
 
-    def poll(self) -> list[RawBatch]: ...
+    def poll(self) -> Poll: ...
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
 
@@ -56,15 +56,18 @@ class ArchiveLoop:
             self.iterate()
 
     def iterate(self) -> None:
-        batches = self._source.poll()
+        poll = self._source.poll()
         now, wall_now = self._clock.monotonic(), self._clock.wall()
         durable = self._assignment.take_pending()
-        for raw in batches:
+        for raw in poll.batches:
             writer = self._assignment.writer(raw.tp)
             if writer is None:  # records of a partition that just moved away are not ours
                 continue
             self._ingest.ingest(writer, raw, self._assignment.writers, now, wall_now)
             self._rotate_if_due(writer, now, durable)
+        for tp, end_offset in poll.ends.items():
+            if (writer := self._assignment.writer(tp)) is not None:
+                writer.reached_end(end_offset)
         for writer in self._assignment.writers():
             self._rotate_if_due(writer, now, durable)
         self._committer.commit(durable)

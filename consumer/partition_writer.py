@@ -44,6 +44,7 @@ class PartitionWriter:
         self._segment: Segment | None = None
         self._compression_ratio = 1.0
         self.next_offset: int | None = None
+        self._end_offset: int | None = None  # where the client last reached the partition's end
         self._log = structlog.get_logger(component="partition_writer").bind(
             topic=tp.topic, partition=tp.partition
         )
@@ -96,10 +97,20 @@ class PartitionWriter:
             self._segment.flush()
             self._learn_ratio(self._segment)
 
+    def reached_end(self, end_offset: int) -> None:
+        """The client read the partition to its end: `end_offset` is the offset after its last record."""
+        self._end_offset = end_offset
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every record the partition held when the client last reached its end was taken."""
+        end, taken_to = self._end_offset, self.next_offset
+        return end is not None and taken_to is not None and end >= taken_to
+
     def rotation_due(self, now: float) -> RotationReason | None:
         if self._segment is None:
             return None
-        return self._policy.reason(self._segment.progress(self._compression_ratio), now)
+        return self._policy.reason(self._segment.progress(self._compression_ratio, self.caught_up), now)
 
     def finish(self, reason: RotationReason, now: float) -> SegmentReport | None:
         """Finish the open segment (if any): its files become durable and visible."""

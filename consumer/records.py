@@ -42,6 +42,18 @@ class RawBatch:
         return len(self.offsets)
 
 
+@dataclass(slots=True)
+class Poll:
+    """What one poll returned: each partition's records, and where the client reached a partition's end.
+
+    `ends` maps a partition to its end offset (the offset after its last record) for every partition
+    the client reported reaching during the poll, whether or not records came with it.
+    """
+
+    batches: list[RawBatch] = field(default_factory=list)
+    ends: dict[TopicPartition, int] = field(default_factory=dict)
+
+
 class Reason(StrEnum):
     """Why a record went to the quarantine."""
 

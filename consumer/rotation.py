@@ -31,6 +31,7 @@ class FileProgress:
     row_groups: int
     opened_at: float
     last_record_at: float
+    caught_up: bool  # the client reached the partition's end after its last record
 
     @property
     def estimated_bytes(self) -> int:
@@ -39,7 +40,11 @@ class FileProgress:
 
 @dataclass(frozen=True, slots=True)
 class RotationPolicy:
-    """Finish a file on size, row-group count, age (since opened) or idleness (since the last record)."""
+    """Finish a file on size, row-group count, age (since opened) or idleness.
+
+    Idleness is the time since the last record of a partition that the client has read to its end:
+    a partition that is behind is not quiet, only waiting for the client to serve it.
+    """
 
     file_max_bytes: int
     file_max_age_s: float
@@ -53,6 +58,6 @@ class RotationPolicy:
             return RotationReason.ROW_GROUPS
         if now - progress.opened_at >= self.file_max_age_s:
             return RotationReason.AGE
-        if now - progress.last_record_at >= self.file_max_idle_s:
+        if progress.caught_up and now - progress.last_record_at >= self.file_max_idle_s:
             return RotationReason.IDLE
         return None

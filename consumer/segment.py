@@ -278,7 +278,7 @@ class Segment:
         self._write_data()
         self._write_quarantine()
 
-    def progress(self, compression_ratio: float) -> FileProgress:
+    def progress(self, compression_ratio: float, caught_up: bool) -> FileProgress:
         file = self._data.file
         return FileProgress(
             bytes_written=file.bytes_written if file else 0,
@@ -287,6 +287,7 @@ class Segment:
             row_groups=file.row_groups if file else 0,
             opened_at=self.opened_at,
             last_record_at=self.last_record_at,
+            caught_up=caught_up,
         )
 
     def compression_ratio(self) -> float | None:

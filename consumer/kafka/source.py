@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import confluent_kafka as ck
 import orjson
@@ -18,7 +18,7 @@ import structlog
 from consumer.config import KafkaSettings
 from consumer.errors import CommitRefusedError, KafkaFatalError, KafkaUnavailableError
 from consumer.kafka.client import create_client
-from consumer.records import RawBatch, TopicPartition
+from consumer.records import Poll, RawBatch, TopicPartition
 
 # Client defaults the user may still override through [kafka.properties]. The prefetch queue is
 # kept small (its memory counts next to the archiver's own budget: two fetches, 4 MiB; 8 MiB cost
@@ -95,6 +95,7 @@ class KafkaSource:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "partition.assignment.strategy": "cooperative-sticky",
+            "enable.partition.eof": True,  # a partition read to its end may be idle (rotation.py)
             "auto.offset.reset": settings.auto_offset_reset,
             "statistics.interval.ms": max(1000, int(statistics_interval_s * 1000)),
             "error_cb": self._on_error,
@@ -151,8 +152,9 @@ class KafkaSource:
 
     # --- polling ----------------------------------------------------------------------------------
 
-    def poll(self) -> list[RawBatch]:
-        """Consume up to poll_max_messages and return them grouped by partition, as plain values."""
+    def poll(self) -> Poll:
+        """Consume up to poll_max_messages: records grouped by partition as plain values, and the
+        partitions the client read to their end."""
         settings = self._settings
         messages = self._consumer.consume(
             num_messages=settings.poll_max_messages, timeout=settings.poll_timeout_s
@@ -160,23 +162,30 @@ class KafkaSource:
         self._raise_if_fatal()
         return self._by_partition(messages)
 
-    def _by_partition(self, messages: list[ck.Message]) -> list[RawBatch]:
+    def _by_partition(self, messages: list[ck.Message]) -> Poll:
         """Copy the messages' fields into one RawBatch per partition (the hottest loop of all).
 
         Messages arrive in runs of one partition, so the current batch's appenders are kept at
-        hand; a message without an error always carries its topic, partition and offset.
+        hand; a message without an error always carries its topic, partition and offset, and so
+        does the event saying the client reached a partition's end (its offset is the end offset).
         """
         batches: dict[tuple[Any, Any], RawBatch] = {}
+        ends: dict[TopicPartition, int] = {}
         current: tuple[Any, Any] | None = None
         add_offset: Callable[[Any], None] = _unset
         add_timestamp: Callable[[Any], None] = _unset
         add_key: Callable[[Any], None] = _unset
         add_value: Callable[[Any], None] = _unset
         not_available = ck.TIMESTAMP_NOT_AVAILABLE
+        end_of_partition = ck.KafkaError._PARTITION_EOF
         for message in messages:
             error = message.error()
             if error is not None:
-                self._on_message_error(error)
+                if error.code() == end_of_partition:
+                    tp, end_offset = _end_of(message)
+                    ends[tp] = end_offset
+                else:
+                    self._on_message_error(error)
                 continue
             key: tuple[Any, Any] = (message.topic(), message.partition())
             if key != current:
@@ -189,11 +198,9 @@ class KafkaSource:
             add_timestamp(None if kind == not_available else timestamp)
             add_key(message.key())
             add_value(message.value())
-        return list(batches.values())
+        return Poll(list(batches.values()), ends)
 
     def _on_message_error(self, error: ck.KafkaError) -> None:
-        if error.code() == ck.KafkaError._PARTITION_EOF:
-            return
         if error.fatal() or error.code() in MISSING_TOPIC_ERRORS:
             raise KafkaFatalError(f"Kafka consumer error: {error.str()}")
         self._log.warning("kafka_consume_error", error=error.str(), code=error.name())
@@ -270,6 +277,12 @@ class KafkaSource:
 
     def _on_statistics(self, document: str) -> None:
         self._on_lag(parse_lag(orjson.loads(document)))
+
+
+def _end_of(message: ck.Message) -> tuple[TopicPartition, int]:
+    """The partition an end-of-partition event is about, and its end offset (the event has all three)."""
+    tp = TopicPartition(cast(str, message.topic()), cast(int, message.partition()))
+    return tp, cast(int, message.offset())
 
 
 def parse_lag(statistics: Mapping[str, Any]) -> dict[TopicPartition, int]:

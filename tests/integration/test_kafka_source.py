@@ -53,7 +53,7 @@ def _poll_until(source: KafkaSource, count: int, timeout_s: float = 60.0) -> lis
     deadline = time.monotonic() + timeout_s
     while sum(map(len, batches)) < count:
         assert time.monotonic() < deadline, f"only {sum(map(len, batches))} of {count} records arrived"
-        batches.extend(source.poll())
+        batches.extend(source.poll().batches)
     return batches
 
 
@@ -81,6 +81,32 @@ def test_poll_groups_records_by_partition_in_offset_order(
         assert all(isinstance(ts, int) and ts > 0 for ts in batch.timestamps_ms)
     assert by_partition == {p: list(range(10)) for p in range(3)}
     assert sorted(listener.assigned_partitions) == [TopicPartition(topic, p) for p in range(3)]
+
+
+def test_poll_reports_where_each_partition_was_read_to_its_end(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """Once a partition's records are taken, a poll reports its end offset (the offset after its
+    last record), so that rotation can tell a quiet partition from one the client has not served."""
+    topic = topic_factory(2)
+    produce(kafka_bootstrap, topic, [(i % 2, None, f'{{"i":{i}}}'.encode()) for i in range(7)])
+    source = _source(kafka_bootstrap, topic, group_id)
+    source.wait_for_cluster(stopping=lambda: False)
+    source.subscribe(RecordingListener())
+    last: dict[TopicPartition, int] = {}
+    ends: dict[TopicPartition, int] = {}
+    deadline = time.monotonic() + 60.0
+    try:
+        while len(ends) < 2:
+            assert time.monotonic() < deadline, f"ends reported: {ends}, records: {last}"
+            poll = source.poll()
+            for batch in poll.batches:
+                last[batch.tp] = batch.offsets[-1]
+            ends.update(poll.ends)
+    finally:
+        source.close()
+    assert ends == {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 3}
+    assert last == {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 2}
 
 
 def test_listener_chooses_the_start_offset(

@@ -69,11 +69,11 @@ class TestLoading:
 
     def test_property_values_become_text(self, tmp_path: Path) -> None:
         """Numbers and booleans in [kafka.properties] are passed as librdkafka strings."""
-        properties = {"session.timeout.ms": 6000, "enable.partition.eof": False}
+        properties = {"session.timeout.ms": 6000, "check.crcs": False}
         path = write_config(tmp_path / "a.toml", {"kafka": {"topics": ["x"], "properties": properties}})
         assert load_settings(path).kafka.librdkafka_properties() == {
             "session.timeout.ms": "6000",
-            "enable.partition.eof": "false",
+            "check.crcs": "false",
         }
 
 

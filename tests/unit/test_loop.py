@@ -11,21 +11,28 @@ import pytest
 
 from consumer.config import Settings
 from consumer.pipeline import Pipeline
-from consumer.records import RawBatch, TopicPartition
+from consumer.records import Poll, RawBatch, TopicPartition
 from tests.support.parts import FakeClock
 
 TP = TopicPartition("events", 0)
 
 
 class ScriptedSource:
-    """Hands out prepared polls, then empty ones; records every commit."""
+    """Hands out prepared polls, then empty ones; records every commit.
+
+    Like a client that has read everything there is, each poll reports its partitions at their
+    end after their last record, unless `behind` is set.
+    """
 
     def __init__(self) -> None:
         self.polls: list[list[RawBatch]] = []
         self.commits: list[dict[TopicPartition, int]] = []
+        self.behind = False
 
-    def poll(self) -> list[RawBatch]:
-        return self.polls.pop(0) if self.polls else []
+    def poll(self) -> Poll:
+        batches = self.polls.pop(0) if self.polls else []
+        ends = {} if self.behind else {raw.tp: raw.offsets[-1] + 1 for raw in batches}
+        return Poll(batches, ends)
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         self.commits.append(dict(offsets))
@@ -93,6 +100,25 @@ class TestArchiveLoop:
         pipeline.loop.iterate()
         assert source.commits == []
         clock.advance(0.1)
+        pipeline.loop.iterate()
+        assert source.commits == [{TP: 4}]
+
+    def test_a_partition_the_client_has_not_read_to_its_end_is_not_idle(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
+    ) -> None:
+        """While the client serves other partitions, one that is behind gets no records for a while:
+        its file stays open past file_max_idle_s until the client reports the partition's end."""
+        pipeline = _pipeline(tmp_path, source, clock, file_max_age_s=3600.0, file_max_idle_s=5.0)
+        source.behind = True
+        source.polls.append([_raw(TP, range(2))])
+        pipeline.loop.iterate()
+        clock.advance(30.0)
+        pipeline.loop.iterate()
+        assert source.commits == []
+        source.behind = False
+        source.polls.append([_raw(TP, range(2, 4))])
+        pipeline.loop.iterate()
+        clock.advance(5.0)
         pipeline.loop.iterate()
         assert source.commits == [{TP: 4}]
 

@@ -89,10 +89,27 @@ class TestRotationDue:
         """The policy sees the segment's opening and last-record times against `now`."""
         writer, _ = _writer(tmp_path)
         feed(writer, rows(0, 2), 100.0)
+        writer.reached_end(2)
         assert writer.rotation_due(109.9) is None
         assert writer.rotation_due(110.0) is RotationReason.IDLE
         feed(writer, rows(2, 2), 155.0)
         assert writer.rotation_due(160.0) is RotationReason.AGE
+
+    def test_idle_only_once_the_partition_was_read_to_its_end(self, tmp_path: Path) -> None:
+        """Records after the end the client last reported make the partition behind again: no IDLE
+        until a new end at or past them is reported (an end beyond them: offsets without records,
+        such as transaction markers)."""
+        writer, _ = _writer(tmp_path)
+        feed(writer, rows(0, 2), 100.0)
+        assert not writer.caught_up
+        assert writer.rotation_due(115.0) is None
+        writer.reached_end(2)
+        feed(writer, rows(2, 2), 100.0)
+        assert not writer.caught_up
+        assert writer.rotation_due(115.0) is None
+        writer.reached_end(5)
+        assert writer.caught_up
+        assert writer.rotation_due(115.0) is RotationReason.IDLE
 
     def test_row_groups_are_counted(self, tmp_path: Path) -> None:
         """Row groups written by flushes count toward file_max_row_groups."""

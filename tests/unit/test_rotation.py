@@ -16,9 +16,10 @@ def _progress(
     compression_ratio: float = 1.0,
     row_groups: int = 0,
     last_record_at: float = OPENED_AT,
+    caught_up: bool = True,
 ) -> FileProgress:
     return FileProgress(
-        bytes_written, buffered_bytes, compression_ratio, row_groups, OPENED_AT, last_record_at
+        bytes_written, buffered_bytes, compression_ratio, row_groups, OPENED_AT, last_record_at, caught_up
     )
 
 
@@ -65,6 +66,14 @@ class TestRotationPolicy:
         last = OPENED_AT + 30.0
         assert POLICY.reason(_progress(last_record_at=last), last + 10.0) is RotationReason.IDLE
         assert POLICY.reason(_progress(last_record_at=last), last + 9.999) is None
+
+    def test_a_partition_behind_its_end_is_never_idle(self) -> None:
+        """Without records for far longer than file_max_idle_s, a partition not read to its end is not
+        IDLE (the client has not served it yet); AGE still finishes its file."""
+        last = OPENED_AT + 30.0
+        behind = _progress(last_record_at=last, caught_up=False)
+        assert POLICY.reason(behind, last + 29.0) is None
+        assert POLICY.reason(behind, OPENED_AT + 60.0) is RotationReason.AGE
 
     def test_size_comes_first_when_every_limit_is_reached(self) -> None:
         """With all limits reached, the reason given is SIZE, then ROW_GROUPS, then AGE."""
