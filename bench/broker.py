@@ -38,11 +38,11 @@ def stop_broker() -> None:
     _kafka_local("stop")
 
 
-def produce(bootstrap: str, workload: str, count: int) -> tuple[str, int]:
+def produce(bootstrap: str, workload: str, count: int, partitions: int = PARTITIONS) -> tuple[str, int]:
     """Write `count` records of a workload round-robin into a new topic; return it and the value bytes."""
     topic = f"bench-{workload}-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(timeout=60)
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(timeout=60)
     producer = Producer(
         {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4"}
     )
@@ -51,7 +51,7 @@ def produce(bootstrap: str, workload: str, count: int) -> tuple[str, int]:
         total += len(value)
         while True:
             try:
-                producer.produce(topic, value, partition=index % PARTITIONS)
+                producer.produce(topic, value, partition=index % partitions)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -68,7 +68,8 @@ class CommitWatcher:
 
     def __init__(self, bootstrap: str, group: str, topic: str) -> None:
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-        self._partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        count = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        self._partitions = [TopicPartition(topic, p) for p in range(count)]
         self._ends = [self._consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in self._partitions]
 
     def committed(self) -> int:

@@ -1,7 +1,7 @@
 """Run the benchmark: produce each workload once, then measure every system on it in the same run.
 
     python -m bench.run [--quick] [--repeat N] [--workloads W1,W2,W3] [--systems a,b,c,d]
-                        [--quix-commit-interval S]
+                        [--partitions N] [--quix-commit-interval S]
 
 Systems: (a) the consume ceiling, (b) the encode ceiling, (c) kafka-parquet-archiver and
 (d) Quix Streams' file sink writing Parquet, both end to end (process start until every offset is
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import charts, report
-from bench.broker import produce, start_broker, stop_broker
+from bench.broker import PARTITIONS, produce, start_broker, stop_broker
 from bench.measure import Job, Result
 from bench.systems import (
     QUIX_COMMIT_INTERVAL_S,
@@ -69,6 +69,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workloads", default="W1,W2", help="comma-separated, of W1, W2, W3 (default W1,W2)")
     parser.add_argument("--systems", default="a,b,c,d", help="comma-separated, of a, b, c, d (default all)")
     parser.add_argument(
+        "--partitions", type=int, default=PARTITIONS, help=f"partitions of each topic (default {PARTITIONS})"
+    )
+    parser.add_argument(
         "--quix-commit-interval",
         type=float,
         default=QUIX_COMMIT_INTERVAL_S,
@@ -77,6 +80,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, not {args.repeat}")
+    if args.partitions < 1:
+        parser.error(f"--partitions must be at least 1, not {args.partitions}")
     return args
 
 
@@ -96,9 +101,10 @@ def main() -> int:
     try:
         for workload in args.workloads.split(","):
             count = RECORDS[mode][workload]
-            topic, input_bytes = produce(bootstrap, workload, count)
+            topic, input_bytes = produce(bootstrap, workload, count, args.partitions)
             print(
-                f"{workload}: produced {count:,} records ({input_bytes / 1e6:.0f} MB) into {topic}",
+                f"{workload}: produced {count:,} records ({input_bytes / 1e6:.0f} MB) into {topic} "
+                f"({args.partitions} partitions)",
                 flush=True,
             )
             job = Job(bootstrap, workload, topic, count, input_bytes, work)
