@@ -50,8 +50,8 @@ class Poll:
     the client reported reaching during the poll, whether or not records came with it.
     """
 
-    batches: list[RawBatch] = field(default_factory=list)
-    ends: dict[TopicPartition, int] = field(default_factory=dict)
+    batches: list[RawBatch]
+    ends: dict[TopicPartition, int]
 
 
 class Reason(StrEnum):
