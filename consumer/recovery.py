@@ -59,8 +59,7 @@ class Recovery:
         schema = self._registry.load(topic)
         return {
             partition: PartitionArchive(
-                self._resume(topic, partition, newest_data.get(partition), newest_quarantine.get(partition)),
-                schema,
+                self._resume(newest_data.get(partition), newest_quarantine.get(partition)), schema
             )
             for partition in sorted(assigned)
         }
@@ -72,11 +71,7 @@ class Recovery:
                 self._log.info("stale_file_deleted", path=path, topic=topic, partition=owner)
 
     def _resume(
-        self,
-        topic: str,
-        partition: int,
-        newest_data: SegmentFileName | None,
-        newest_quarantine: SegmentFileName | None,
+        self, newest_data: SegmentFileName | None, newest_quarantine: SegmentFileName | None
     ) -> int | None:
         if newest_quarantine and (
             newest_data is None or newest_quarantine.start_offset > newest_data.start_offset
@@ -86,7 +81,10 @@ class Recovery:
                 return int(footer["last_offset"]) + 1
             self._storage.delete(newest_quarantine.path)
             self._log.warning(
-                "orphan_quarantine_deleted", path=newest_quarantine.path, topic=topic, partition=partition
+                "orphan_quarantine_deleted",
+                path=newest_quarantine.path,
+                topic=newest_quarantine.topic,
+                partition=newest_quarantine.partition,
             )
         if newest_data is None:
             return None
