@@ -1,8 +1,10 @@
 """One iteration: poll -> route by partition -> ingest -> rotate -> commit durable offsets.
 
 Time is read once per iteration. Rotation by age and idleness is checked for every partition on
-every iteration, so a quiet partition finishes its file even when nothing arrives. Offsets are
-committed only from finished segments, once per iteration for all partitions together.
+every iteration, so a quiet partition finishes its file even when nothing arrives. Files opened
+together come due together by the clock, so finishing them is sliced: once an iteration has spent
+CLOCK_FINISH_SLICE_S finishing such files, the others wait for the next iteration, one poll later.
+Offsets are committed only from finished segments, once per iteration for all partitions together.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ from consumer.ingest import Ingest
 from consumer.offsets import OffsetCommitter
 from consumer.partition_writer import PartitionWriter
 from consumer.records import Poll, TopicPartition
+
+# Thousands of partitions whose files all come due by age at once, each finish waiting for a disk
+# or an object store, would otherwise hold one iteration for minutes: past the group's
+# max.poll.interval.ms and the watchdog, which only completed iterations feed. Files due by size
+# or row groups are never held back, so they stay within their caps.
+CLOCK_FINISH_SLICE_S = 1.0
 
 
 class IterationObserver(Protocol):
@@ -50,6 +58,7 @@ class ArchiveLoop:
         self._committer = committer
         self._clock = clock
         self._observers = list(observers)
+        self._clock_finish_s = 0.0  # spent in this iteration finishing files due by the clock
 
     def run(self, stop: Callable[[], bool]) -> None:
         while not stop():
@@ -59,6 +68,7 @@ class ArchiveLoop:
         poll = self._source.poll()
         now, wall_now = self._clock.monotonic(), self._clock.wall()
         durable = self._assignment.take_pending()
+        self._clock_finish_s = 0.0
         for raw in poll.batches:
             writer = self._assignment.writer(raw.tp)
             if writer is None:  # records of a partition that just moved away are not ours
@@ -74,10 +84,13 @@ class ArchiveLoop:
         for observer in self._observers:
             observer.iteration_done(now)
 
-    @staticmethod
-    def _rotate_if_due(writer: PartitionWriter, now: float, durable: dict[TopicPartition, int]) -> None:
+    def _rotate_if_due(self, writer: PartitionWriter, now: float, durable: dict[TopicPartition, int]) -> None:
         reason = writer.rotation_due(now)
-        if reason is not None:
-            report = writer.finish(reason, now)
-            if report is not None:
-                durable[report.tp] = report.next_offset
+        if reason is None or (reason.by_clock and self._clock_finish_s >= CLOCK_FINISH_SLICE_S):
+            return
+        started = self._clock.monotonic()
+        report = writer.finish(reason, now)
+        if reason.by_clock:
+            self._clock_finish_s += self._clock.monotonic() - started
+        if report is not None:
+            durable[report.tp] = report.next_offset

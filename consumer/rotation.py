@@ -20,6 +20,11 @@ class RotationReason(StrEnum):
     REVOKE = "revoke"
     SHUTDOWN = "shutdown"
 
+    @property
+    def by_clock(self) -> bool:
+        """Whether the clock, not the data, made the file due: files opened together come due together."""
+        return self is RotationReason.AGE or self is RotationReason.IDLE
+
 
 @dataclass(frozen=True, slots=True)
 class FileProgress:

@@ -10,8 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from consumer.config import Settings
+from consumer.partition_writer import PartitionWriter
 from consumer.pipeline import Pipeline
 from consumer.records import Poll, RawBatch, TopicPartition
+from consumer.rotation import RotationReason
+from consumer.segment import SegmentReport
 from tests.support.parts import FakeClock
 
 TP = TopicPartition("events", 0)
@@ -158,3 +161,56 @@ class TestArchiveLoop:
         assert not (tmp_path / "events").exists()
         assert source.commits == []
         assert pipeline.counters.records_in == 0
+
+
+class TestFinishingSlice:
+    """Files that come due by the clock together are finished over several iterations."""
+
+    PARTITIONS = tuple(TopicPartition("events", partition) for partition in range(4))
+
+    @pytest.fixture
+    def slow_finish(self, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
+        """Every finished file takes 0.6 s of the (fake) clock, like a slow disk or object store."""
+        finish = PartitionWriter.finish
+
+        def slow(writer: PartitionWriter, reason: RotationReason, now: float) -> SegmentReport | None:
+            clock.advance(0.6)
+            return finish(writer, reason, now)
+
+        monkeypatch.setattr(PartitionWriter, "finish", slow)
+
+    def _four_partitions(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock, **rotation: float
+    ) -> Pipeline:
+        pipeline = _pipeline(tmp_path, source, clock, **rotation)
+        pipeline.assignment.assigned(dict.fromkeys(self.PARTITIONS))
+        source.polls.append([_raw(tp, range(4)) for tp in self.PARTITIONS])
+        pipeline.loop.iterate()
+        return pipeline
+
+    @pytest.mark.usefixtures("slow_finish")
+    def test_files_due_by_age_together_are_finished_over_several_polls(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
+    ) -> None:
+        """Past CLOCK_FINISH_SLICE_S (1 s) of finishing, the other due files wait for the next iteration."""
+        p0, p1, p2, p3 = self.PARTITIONS
+        pipeline = self._four_partitions(tmp_path, source, clock)
+        clock.advance(60.0)
+        pipeline.loop.iterate()
+        assert source.commits == [{p0: 4, p1: 4}]
+        pipeline.loop.iterate()
+        assert source.commits[1:] == [{p2: 4, p3: 4}]
+        assert len(_finished_files(tmp_path)) == 4
+
+    @pytest.mark.usefixtures("slow_finish")
+    def test_a_file_due_by_row_groups_is_never_held_back(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
+    ) -> None:
+        """Files due by their data stay within their caps, however long the clock's finishing took:
+        p0 and p1 (due by age) use up the slice, p2 reaches its row-group cap, p3 (due by age) waits."""
+        p0, p1, p2, _ = self.PARTITIONS
+        pipeline = self._four_partitions(tmp_path, source, clock, file_max_row_groups=2, row_group_max_rows=2)
+        clock.advance(60.0)
+        source.polls.append([_raw(p0, range(4)), _raw(p1, range(4)), _raw(p2, range(4, 8))])
+        pipeline.loop.iterate()
+        assert source.commits == [{p0: 4, p1: 4, p2: 8}]
