@@ -125,14 +125,16 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
 def _create_topics(settings: Settings, args: argparse.Namespace) -> int:
     from consumer.kafka.admin import create_missing_topics
 
-    if not settings.kafka.topics:
+    dead_letters = settings.records.dead_letter_topic
+    topics = [*settings.kafka.topics, *([dead_letters] if dead_letters else [])]
+    if not topics:
         print(
             "create-topics: the config subscribes by kafka.topic_pattern; there are no topic names to create",
             file=sys.stderr,
         )
         return ExitCode.USAGE
     try:
-        created = create_missing_topics(settings.kafka, args.partitions)
+        created = create_missing_topics(settings.kafka, topics, args.partitions)
     except FatalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.FATAL

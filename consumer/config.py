@@ -278,6 +278,7 @@ class RecordsSettings(Section):
 
     max_value_bytes: int = Field(default=8 * MIB, ge=1)
     tombstones: Literal["skip", "quarantine"] = "skip"
+    dead_letter_topic: TopicName | None = None
 
 
 ColumnKind = Literal["bool", "int64", "float64", "string", "json"]
@@ -390,6 +391,23 @@ class Settings(BaseSettings):
                 f"memory.max_buffered_bytes ({self.memory.max_buffered_bytes})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _dead_letters_are_not_archived(self) -> Self:
+        # Archiving its own dead letters, the archiver would reject them again, and again.
+        topic, kafka = self.records.dead_letter_topic, self.kafka
+        if topic is None:
+            return self
+        if topic in kafka.topics:
+            consumed = "kafka.topics"
+        elif kafka.topic_pattern and re.match(kafka.topic_pattern, topic):
+            consumed = f"kafka.topic_pattern ({kafka.topic_pattern!r})"
+        else:
+            return self
+        raise ValueError(
+            f"records.dead_letter_topic = {topic!r}: must be a topic the archiver does not consume, "
+            f"but {consumed} includes it"
+        )
 
     @model_validator(mode="after")
     def _files_fit_in_parts(self) -> Self:

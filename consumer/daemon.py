@@ -19,6 +19,7 @@ from consumer.clock import SystemClock
 from consumer.config import Settings
 from consumer.errors import ExitCode, FatalError, ShutdownAbortedError
 from consumer.kafka import KafkaSource
+from consumer.kafka.dead_letters import KafkaDeadLetters
 from consumer.liveness import Liveness
 from consumer.memory_pool import check_allocator
 from consumer.notify import SystemdNotifier
@@ -50,7 +51,11 @@ class Daemon:
             summary=lambda: self.pipeline.stats.summary,
             started_at=self.clock.monotonic(),
         )
-        self.pipeline = Pipeline(settings, self.source, self.clock, observers=[self.liveness])
+        topic = settings.records.dead_letter_topic
+        self.dead_letters = KafkaDeadLetters(settings.kafka, topic) if topic is not None else None
+        self.pipeline = Pipeline(
+            settings, self.source, self.clock, observers=[self.liveness], dead_letters=self.dead_letters
+        )
         self.metrics = self._metrics_endpoint() if settings.metrics.port else None
 
     def _on_lag(self, lag: dict[TopicPartition, int]) -> None:
@@ -72,7 +77,8 @@ class Daemon:
         return MetricsEndpoint(metrics.host, metrics.port, sources, metrics.health_stall_s)
 
     def start(self, stopping: Callable[[], bool]) -> bool:
-        """Check the output, open the metrics endpoint, reach the cluster, join the group.
+        """Check the output, open the metrics endpoint, reach the cluster (and the dead-letter topic),
+        join the group.
 
         Returns False when a shutdown was requested before the cluster answered.
         """
@@ -81,6 +87,8 @@ class Daemon:
             self.metrics.start()
         if not self.source.wait_for_cluster(stopping):
             return False
+        if self.dead_letters is not None:
+            self.dead_letters.connect()
         self.source.subscribe(self.pipeline.assignment)
         gc.freeze()  # what start-up allocated is permanent: keep it out of every collection
         gc.set_threshold(*GC_THRESHOLDS)

@@ -1,7 +1,7 @@
 """The archive side, wired from the settings: everything between a record source and finished files.
 
-The pipeline does not know where records come from: the daemon plugs in the Kafka consumer,
-tests plug in a scripted source and a fake clock.
+The pipeline does not know where records come from: the daemon plugs in the Kafka consumer (and
+the dead-letter producer, when one is configured), tests plug in a scripted source and a fake clock.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from consumer.column_registry import ColumnRegistry
 from consumer.config import SchemaSettings, Settings
 from consumer.convert import RowConverter, metadata_fields
 from consumer.counters import Counters
+from consumer.dead_letters import DeadLetters, settled_before
 from consumer.ingest import Ingest
 from consumer.loop import ArchiveLoop, IterationObserver, RecordSource
 from consumer.naming import DayRule
@@ -53,6 +54,7 @@ class Pipeline:
         source: RecordSource,
         clock: Clock,
         observers: Sequence[IterationObserver] = (),
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         output, rotation = settings.output, settings.rotation
         self._clock = clock
@@ -80,7 +82,8 @@ class Pipeline:
             rotation.file_max_row_groups,
         )
         self._metadata_fields = metadata_fields(output.metadata_columns)
-        self.committer = OffsetCommitter(source.commit, self.counters.commit_seconds)
+        commit = source.commit if dead_letters is None else settled_before(source.commit, dead_letters)
+        self.committer = OffsetCommitter(commit, self.counters.commit_seconds)
         self.lag = ConsumerLag(lambda tp: self.assignment.writer(tp) is not None)
         self.assignment = Assignment(
             Recovery(self.storage, self.registry), self.schemas, self._make_writer, self.committer, clock
@@ -98,6 +101,7 @@ class Pipeline:
             RowConverter(output.metadata_columns),
             MemoryBudget(settings.memory.max_buffered_bytes, self.writes, buffered),
             self.counters,
+            dead_letters,
         )
         self.loop = ArchiveLoop(
             source, self.assignment, ingest, self.committer, clock, [self.stats, *observers]

@@ -1,13 +1,14 @@
 """The producing side of the Kafka adapter: an idempotent producer that counts its deliveries.
 
-Used by the sample producer. Client errors are translated here, once: a property librdkafka
-rejects becomes ConfigError, an unreachable cluster KafkaUnavailableError, a missing topic or a
-fatal client error KafkaFatalError; a record the client gives up on is counted as failed, with
-its error kept for the report.
+Used by the sample producer and for dead letters. Client errors are translated here, once: a
+property librdkafka rejects becomes ConfigError, an unreachable cluster KafkaUnavailableError, a
+missing topic or a fatal client error KafkaFatalError; a record the client gives up on is counted
+as failed, with its error kept for the report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +46,14 @@ class Deliveries:
 class KafkaProducer:
     """An idempotent producer with the settings' bootstrap servers and pass-through properties."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self, settings: KafkaSettings, defaults: Mapping[str, str | int] | None = None) -> None:
+        """`defaults` are client settings [kafka.properties] may still override."""
         self._settings = settings
         self.deliveries = Deliveries()
         self._fatal: ck.KafkaError | None = None
         self._log = structlog.get_logger(component="kafka_producer")
         config: dict[str, Any] = {
+            **(defaults or {}),
             **settings.librdkafka_properties(),
             **ENFORCED,
             "bootstrap.servers": settings.bootstrap_servers,
@@ -75,12 +78,27 @@ class KafkaProducer:
                 "(create it with `kafka-parquet-archiver create-topics`)"
             )
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Queue one record; when the client's queue is full, serve deliveries until there is room."""
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+        timestamp_ms: int = 0,
+    ) -> None:
+        """Queue one record (timestamp 0: the time of sending); when the client's queue is full,
+        serve deliveries until there is room."""
         while True:
             self._raise_if_fatal()
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self.deliveries.on_delivery)
+                self._producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=headers,
+                    timestamp=timestamp_ms,
+                    on_delivery=self.deliveries.on_delivery,
+                )
             except BufferError:
                 self._producer.poll(FULL_QUEUE_WAIT_S)
                 continue

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import psutil
 
+from consumer.cli import main
 from consumer.errors import ExitCode
 from tests.support.archive import archiver_config
 from tests.support.daemon import DaemonProcess, write_config
+from tests.support.kafka_tools import wait_for_topic
 
 
 def test_run_joins_the_group_and_exits_zero_on_sigterm(
@@ -64,6 +66,42 @@ def test_run_reports_a_property_librdkafka_refuses_as_a_config_error(
         'kafka.properties: No such configuration property: "no.such.property"' in line
         for line in daemon.stderr_lines
     ), daemon.describe()
+
+
+def test_a_missing_dead_letter_topic_stops_run_before_it_joins_the_group(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """records.dead_letter_topic must exist: `run` names it and exits 1 without consuming anything."""
+    topic = topic_factory(1)
+    config = archiver_config(
+        tmp_path / "archiver.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        records={"dead_letter_topic": f"{topic}-no-such-dead-letters"},
+    )
+    daemon = DaemonProcess(config)
+    assert daemon.wait() == ExitCode.FATAL, daemon.describe()
+    (failure,) = daemon.named("fatal_error")
+    assert f"topic {topic}-no-such-dead-letters does not exist" in failure["error"]
+    assert not daemon.named("partitions_assigned")
+
+
+def test_create_topics_creates_the_dead_letter_topic_too(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
+) -> None:
+    """`create-topics` creates every configured topic that is missing, the dead-letter topic included."""
+    topic = topic_factory(1)
+    dead_letters = f"{topic}-dead"
+    config = archiver_config(
+        tmp_path / "archiver.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        records={"dead_letter_topic": dead_letters},
+    )
+    assert main(["create-topics", "--config", str(config), "--partitions", "2"]) == ExitCode.OK
+    wait_for_topic(kafka_bootstrap, dead_letters, 2)
 
 
 def test_sigterm_while_waiting_for_the_cluster_exits_cleanly_at_once(group_id: str, tmp_path: Path) -> None:

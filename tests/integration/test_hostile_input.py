@@ -47,7 +47,7 @@ from tests.support.archive import (
     read_rows,
     rebuild,
 )
-from tests.support.kafka_tools import committed_offsets, create_topic, end_offsets
+from tests.support.kafka_tools import ReadRecord, committed_offsets, create_topic, end_offsets, read_topic
 
 PARTITIONS = 3
 MAX_VALUE_BYTES = 900_000  # below the broker's default 1 MB message limit, so "just above" still arrives
@@ -691,6 +691,7 @@ class Run:
     stats: dict[str, Any]
     committed: dict[int, int]
     end: dict[int, int]
+    dead_letters: list[ReadRecord]
     failure: str | None
 
     @property
@@ -723,7 +724,9 @@ def _typed_columns(root: Path) -> list[str]:
 def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """Produce every hostile case into one topic and archive it with the real daemon."""
     topic, group = f"t-hostile-{uuid.uuid4().hex[:8]}", f"g-hostile-{uuid.uuid4().hex[:8]}"
+    dead_letter_topic = f"{topic}-dead"
     create_topic(kafka_bootstrap, topic, PARTITIONS)
+    create_topic(kafka_bootstrap, dead_letter_topic, 1)
     rest = [*hand_written(), *generated()]
     random.Random(SEED).shuffle(rest)
     produced = produce_cases(kafka_bootstrap, topic, [*_baseline(), *rest])
@@ -733,7 +736,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
         kafka_bootstrap,
         group,
         [topic],
-        records={"max_value_bytes": MAX_VALUE_BYTES},
+        records={"max_value_bytes": MAX_VALUE_BYTES, "dead_letter_topic": dead_letter_topic},
         rotation={"file_max_idle_s": 1.0},
     )
     failure: str | None = None
@@ -753,6 +756,7 @@ def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
         stats,
         committed_offsets(kafka_bootstrap, group, topic, PARTITIONS),
         end_offsets(kafka_bootstrap, topic, PARTITIONS),
+        read_topic(kafka_bootstrap, dead_letter_topic, 1),
         failure,
     )
 
@@ -826,6 +830,39 @@ def test_quarantined_records_keep_exact_bytes_and_a_documented_reason(run: Run) 
             problems.append(f"{record.describe()}: stored {row['value']!r:.160} key {row['_key']!r}")
         elif row["reason"] not in DOCUMENTED_REASONS or not row["detail"]:
             problems.append(f"{record.describe()}: reason {row['reason']!r} detail {row['detail']!r}")
+    assert not problems, _report(problems)
+
+
+def test_every_quarantined_record_is_also_a_dead_letter(run: Run) -> None:
+    """With records.dead_letter_topic set, each quarantined record was published to it, once in a run
+    without crashes: its key, raw value and timestamp, and headers naming its origin and reason."""
+    letters = {
+        (int(letter.headers["archiver.partition"]), int(letter.headers["archiver.offset"])): letter
+        for letter in run.dead_letters
+    }
+    assert len(letters) == len(run.dead_letters), "a record was published twice"
+    assert sorted(letters) == sorted(run.quarantined)
+    problems = []
+    for place, row in sorted(run.quarantined.items()):
+        letter = letters[place]
+        published = (
+            letter.key,
+            letter.value,
+            letter.timestamp_ms,
+            letter.headers["archiver.topic"].decode(),
+            letter.headers["archiver.reason"].decode(),
+            letter.headers["archiver.detail"].decode(),
+        )
+        stored = (
+            row["_key"],
+            row["value"],
+            round(row["_timestamp"].timestamp() * 1000),
+            run.topic,
+            row["reason"],
+            row["detail"],
+        )
+        if published != stored:
+            problems.append(f"@{place}: published {published!r:.200}, quarantined {stored!r:.200}")
     assert not problems, _report(problems)
 
 

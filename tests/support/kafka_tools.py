@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import cast
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 
-def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+def create_topic(bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1)], operation_timeout=30
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+        operation_timeout=30,
     )
     futures[name].result(timeout=60)  # the admin client must stay alive until the answer arrives
-    # The controller has created it; the broker's metadata follows a moment later.
+    wait_for_topic(bootstrap, name, partitions)
+
+
+def wait_for_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """Wait (with a deadline) until the broker's metadata shows the topic's partitions."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     deadline = time.monotonic() + 30
     while len(getattr(admin.list_topics(name, timeout=10).topics.get(name), "partitions", {})) < partitions:
         if time.monotonic() > deadline:
@@ -79,3 +88,42 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
         return {item.partition: item.offset for item in answer}
     finally:
         consumer.close()
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """One record as a reader of the topic sees it."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    timestamp_ms: int
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 60.0) -> list[ReadRecord]:
+    """Every record of the topic, from the start to its end offsets (read with a deadline)."""
+    end = end_offsets(bootstrap, topic, partitions)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}"})
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in range(partitions)])
+    records: list[ReadRecord] = []
+    reached = dict.fromkeys(range(partitions), 0)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while any(reached[partition] < end[partition] for partition in reached):
+            assert time.monotonic() < deadline, f"read {len(records)} records of {topic}; ends {end}"
+            for message in consumer.consume(num_messages=1000, timeout=0.5):
+                assert message.error() is None, message.error()
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None
+                assert offset is not None
+                reached[partition] = offset + 1
+                headers = dict(cast(list[tuple[str, bytes]], message.headers() or []))
+                timestamp_ms = message.timestamp()[1]
+                records.append(
+                    ReadRecord(partition, offset, message.key(), message.value(), headers, timestamp_ms)
+                )
+    finally:
+        consumer.close()
+    return records

@@ -124,6 +124,29 @@ class TestRejection:
         message = _error_for(tmp_path, {"kafka": {"topics": ["a b"]}})
         assert message.startswith("kafka.topics.0 = 'a b': a Kafka topic name is 1-249 characters")
 
+    def test_dead_letter_topic_must_not_be_consumed(self, tmp_path: Path) -> None:
+        """Dead letters on a consumed topic would be archived, rejected and published again."""
+        message = _error_for(
+            tmp_path, {"kafka": {"topics": ["a", "b"]}, "records": {"dead_letter_topic": "b"}}
+        )
+        assert message == (
+            "records.dead_letter_topic = 'b': must be a topic the archiver does not consume, "
+            "but kafka.topics includes it"
+        )
+
+    def test_dead_letter_topic_must_not_match_the_pattern(self, tmp_path: Path) -> None:
+        """A subscription pattern matches from the topic name's start, as the client's does."""
+        settings = {"kafka": {"topic_pattern": "orders.*"}, "records": {"dead_letter_topic": "orders-dead"}}
+        message = _error_for(tmp_path, settings)
+        assert message.endswith("but kafka.topic_pattern ('orders.*') includes it")
+        settings["records"] = {"dead_letter_topic": "dead-orders"}
+        loaded = load_settings(write_config(tmp_path / "ok.toml", settings))
+        assert loaded.records.dead_letter_topic == "dead-orders"
+
+    def test_dead_letter_topic_is_a_kafka_topic_name(self, tmp_path: Path) -> None:
+        message = _error_for(tmp_path, {"records": {"dead_letter_topic": "dead letters"}})
+        assert message.startswith("records.dead_letter_topic = 'dead letters': a Kafka topic name is")
+
     def test_managed_property_cannot_be_overridden(self, tmp_path: Path) -> None:
         """Pass-through properties may not switch auto-commit back on."""
         message = _error_for(

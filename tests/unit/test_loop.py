@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -10,9 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from consumer.config import Settings
+from consumer.dead_letters import DeadLetters
+from consumer.errors import KafkaFatalError
 from consumer.partition_writer import PartitionWriter
 from consumer.pipeline import Pipeline
-from consumer.records import Poll, RawBatch, TopicPartition
+from consumer.records import Poll, RawBatch, Reason, Rejected, TopicPartition
 from consumer.rotation import RotationReason
 from consumer.segment import SegmentReport
 from tests.support.parts import FakeClock
@@ -56,7 +58,13 @@ def source() -> ScriptedSource:
     return ScriptedSource()
 
 
-def _pipeline(tmp_path: Path, source: ScriptedSource, clock: FakeClock, **rotation: float) -> Pipeline:
+def _pipeline(
+    tmp_path: Path,
+    source: ScriptedSource,
+    clock: FakeClock,
+    dead_letters: DeadLetters | None = None,
+    **rotation: float,
+) -> Pipeline:
     settings = Settings.model_validate(
         {
             "kafka": {"topics": ["events"]},
@@ -64,7 +72,7 @@ def _pipeline(tmp_path: Path, source: ScriptedSource, clock: FakeClock, **rotati
             "rotation": {"file_max_age_s": 60.0, "file_max_idle_s": 600.0, **rotation},
         }
     )
-    pipeline = Pipeline(settings, source, clock)
+    pipeline = Pipeline(settings, source, clock, dead_letters=dead_letters)
     pipeline.assignment.assigned({TP: None})
     return pipeline
 
@@ -182,7 +190,7 @@ class TestFinishingSlice:
     def _four_partitions(
         self, tmp_path: Path, source: ScriptedSource, clock: FakeClock, **rotation: float
     ) -> Pipeline:
-        pipeline = _pipeline(tmp_path, source, clock, **rotation)
+        pipeline = _pipeline(tmp_path, source, clock, None, **rotation)
         pipeline.assignment.assigned(dict.fromkeys(self.PARTITIONS))
         source.polls.append([_raw(tp, range(4)) for tp in self.PARTITIONS])
         pipeline.loop.iterate()
@@ -214,3 +222,76 @@ class TestFinishingSlice:
         source.polls.append([_raw(p0, range(4)), _raw(p1, range(4)), _raw(p2, range(4, 8))])
         pipeline.loop.iterate()
         assert source.commits == [{p0: 4, p1: 4, p2: 8}]
+
+
+class RecordingDeadLetters:
+    """Keeps what was published; settles by marking it delivered, or refuses while `refuse` is set."""
+
+    def __init__(self, source: ScriptedSource) -> None:
+        self._source = source
+        self.queued: list[tuple[TopicPartition, Rejected]] = []
+        self.delivered: list[tuple[TopicPartition, Rejected]] = []
+        self.commits_when_settled: list[int] = []
+        self.refuse = False
+
+    def publish(self, tp: TopicPartition, rejected: Sequence[Rejected]) -> None:
+        self.queued += [(tp, entry) for entry in rejected]
+
+    def settle(self) -> None:
+        if self.refuse:
+            raise KafkaFatalError("dead letters not delivered")
+        self.commits_when_settled.append(len(self._source.commits))
+        self.delivered += self.queued
+        self.queued = []
+
+
+class TestDeadLetters:
+    def _bad_poll(self) -> RawBatch:
+        raw = _raw(TP, range(4))
+        raw.values[1], raw.keys[1] = b"not json", b"k1"
+        raw.values[3] = b"[1, 2]"
+        return raw
+
+    def test_rejected_records_are_published_with_their_origin(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
+    ) -> None:
+        """Each quarantined record is handed to the dead letters, with its key, value and reason."""
+        dead_letters = RecordingDeadLetters(source)
+        pipeline = _pipeline(tmp_path, source, clock, dead_letters)
+        source.polls.append([self._bad_poll()])
+        pipeline.loop.iterate()
+        published = [
+            (tp, entry.offset, entry.key, entry.value, entry.reason) for tp, entry in dead_letters.queued
+        ]
+        assert published == [
+            (TP, 1, b"k1", b"not json", Reason.INVALID_JSON),
+            (TP, 3, None, b"[1, 2]", Reason.NOT_AN_OBJECT),
+        ]
+
+    def test_offsets_are_committed_only_after_the_dead_letters_are_delivered(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
+    ) -> None:
+        """When the file is finished, every published copy is settled first, then the offset committed."""
+        dead_letters = RecordingDeadLetters(source)
+        pipeline = _pipeline(tmp_path, source, clock, dead_letters)
+        source.polls.append([self._bad_poll()])
+        pipeline.loop.iterate()
+        clock.advance(60.0)
+        pipeline.loop.iterate()
+        assert source.commits == [{TP: 4}]
+        assert dead_letters.commits_when_settled == [0]
+        assert [entry.offset for _, entry in dead_letters.delivered] == [1, 3]
+
+    def test_nothing_is_committed_when_a_dead_letter_is_not_delivered(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
+    ) -> None:
+        """A copy the client gave up on is a fatal error before the commit, which never happens."""
+        dead_letters = RecordingDeadLetters(source)
+        pipeline = _pipeline(tmp_path, source, clock, dead_letters)
+        source.polls.append([self._bad_poll()])
+        pipeline.loop.iterate()
+        dead_letters.refuse = True
+        clock.advance(60.0)
+        with pytest.raises(KafkaFatalError):
+            pipeline.loop.iterate()
+        assert source.commits == []
