@@ -1,15 +1,16 @@
 """Dead letters: a copy of every quarantined record on a Kafka topic, for whoever must act on it.
 
 The quarantine files stay the durable record, exactly once like the data files. A copy is
-published as soon as its record is rejected, and every copy published so far must be
-acknowledged before any offset is committed: a committed offset never stands for a dead letter
-that was not delivered. A record consumed again (after a crash, or by the next owner of a lost
-partition) is published again, so the topic receives each rejected record at least once.
+published as soon as its record is rejected, and a segment that rejected records publishes its
+files only once every copy published so far is acknowledged (segment.py): a finished file, and so
+a committed offset, never stands for a dead letter that was not delivered. A record consumed
+again (after a crash, or by the next owner of a lost partition) is published again, so the topic
+receives each rejected record at least once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from consumer.records import Rejected, TopicPartition
@@ -39,15 +40,3 @@ def origin_headers(tp: TopicPartition, entry: Rejected) -> list[tuple[str, str |
         "detail": entry.detail,
     }
     return [(HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
-
-
-def settled_before(
-    commit: Callable[[Mapping[TopicPartition, int]], None], dead_letters: DeadLetters
-) -> Callable[[Mapping[TopicPartition, int]], None]:
-    """A commit that first waits for every dead letter queued so far."""
-
-    def settle_then_commit(offsets: Mapping[TopicPartition, int]) -> None:
-        dead_letters.settle()
-        commit(offsets)
-
-    return settle_then_commit

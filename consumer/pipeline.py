@@ -16,7 +16,7 @@ from consumer.column_registry import ColumnRegistry
 from consumer.config import SchemaSettings, Settings
 from consumer.convert import RowConverter, metadata_fields
 from consumer.counters import Counters
-from consumer.dead_letters import DeadLetters, settled_before
+from consumer.dead_letters import DeadLetters
 from consumer.ingest import Ingest
 from consumer.loop import ArchiveLoop, IterationObserver, RecordSource
 from consumer.naming import DayRule
@@ -74,6 +74,7 @@ class Pipeline:
             self.writes,
             self.registry,
             buffered,
+            dead_letters,
         )
         self._policy = RotationPolicy(
             rotation.file_max_bytes,
@@ -82,8 +83,7 @@ class Pipeline:
             rotation.file_max_row_groups,
         )
         self._metadata_fields = metadata_fields(output.metadata_columns)
-        commit = source.commit if dead_letters is None else settled_before(source.commit, dead_letters)
-        self.committer = OffsetCommitter(commit, self.counters.commit_seconds)
+        self.committer = OffsetCommitter(source.commit, self.counters.commit_seconds)
         self.lag = ConsumerLag(lambda tp: self.assignment.writer(tp) is not None)
         self.assignment = Assignment(
             Recovery(self.storage, self.registry), self.schemas, self._make_writer, self.committer, clock

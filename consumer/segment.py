@@ -22,6 +22,7 @@ from consumer.clock import Stopwatch
 from consumer.column_registry import ColumnRegistry
 from consumer.conform import conform
 from consumer.convert import Conversion
+from consumer.dead_letters import DeadLetters
 from consumer.naming import DayRule, FileKind, SegmentFileName
 from consumer.parquet_file import ParquetFile, WriterOptions
 from consumer.quarantine import QUARANTINE_SCHEMA, quarantine_batch
@@ -46,6 +47,9 @@ class SinkSettings:
     writes: WriteQueue
     registry: ColumnRegistry
     buffered: BufferTally  # every sink's buffer adds to it: the memory budget's total
+    # Where copies of rejected records go, if anywhere: a segment that rejected records publishes
+    # its files only once every copy is acknowledged.
+    dead_letters: DeadLetters | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +304,9 @@ class Segment:
     def finish(self, reason: RotationReason, monotonic_now: float) -> SegmentReport:
         """Write what is buffered, publish the quarantine file, then the data file."""
         self.flush()
+        dead_letters = self._settings.dead_letters
+        if dead_letters is not None and self.stats.quarantined:
+            dead_letters.settle()
         files = [
             report
             for sink in (self._quarantine, self._data)

@@ -271,7 +271,7 @@ class TestDeadLetters:
     def test_offsets_are_committed_only_after_the_dead_letters_are_delivered(
         self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
     ) -> None:
-        """When the file is finished, every published copy is settled first, then the offset committed."""
+        """Before the segment's files are published, every copy is settled; then the offset is committed."""
         dead_letters = RecordingDeadLetters(source)
         pipeline = _pipeline(tmp_path, source, clock, dead_letters)
         source.polls.append([self._bad_poll()])
@@ -285,7 +285,7 @@ class TestDeadLetters:
     def test_nothing_is_committed_when_a_dead_letter_is_not_delivered(
         self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
     ) -> None:
-        """A copy the client gave up on is a fatal error before the commit, which never happens."""
+        """A copy the client gave up on is a fatal error before the segment's files are published."""
         dead_letters = RecordingDeadLetters(source)
         pipeline = _pipeline(tmp_path, source, clock, dead_letters)
         source.polls.append([self._bad_poll()])
@@ -295,3 +295,4 @@ class TestDeadLetters:
         with pytest.raises(KafkaFatalError):
             pipeline.loop.iterate()
         assert source.commits == []
+        assert not list(tmp_path.glob("**/*.parquet"))  # neither file of the segment was published
