@@ -1,11 +1,11 @@
-"""Dead letters on a Kafka topic: an idempotent producer, and the wait before each commit.
+"""Dead letters on a Kafka topic: an idempotent producer, and the wait for its acknowledgements.
 
 Each copy keeps the rejected record's key, value (raw bytes) and timestamp; its headers say where
 it came from and why (consumer/dead_letters.py). A value too large for the topic's records (its
 `max.message.bytes`, or the producer's `message.max.bytes`) is left out of the copy, or a key
 that large, or both; the copy's headers then give their sizes, and the quarantine file holds
 them. librdkafka retries a copy until `message.timeout.ms`; a copy it gives up on is a fatal
-error, raised before the next commit.
+error, raised before the files holding its record are published.
 """
 
 from __future__ import annotations
@@ -57,22 +57,8 @@ class KafkaDeadLetters:
         producer = self._connected()
         for entry in rejected:
             headers = origin_headers(tp, entry)
-            key, value = self._fit(entry.key, entry.value, headers)
+            key, value = fit_copy(entry.key, entry.value, headers, self._max_record_bytes)
             producer.send(self._topic, key, value, headers, entry.timestamp_ms or 0)
-
-    def _fit(
-        self, key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]]
-    ) -> tuple[bytes | None, bytes | None]:
-        """The key and value a copy can carry: while the copy is too large, the larger is left out."""
-        fixed = sum(len(name) + len(text or b"") for name, text in headers)
-        while fixed + len(key or b"") + len(value or b"") > self._max_record_bytes:
-            if len(value or b"") >= len(key or b""):
-                headers.append((VALUE_OMITTED, str(len(value or b"")).encode()))
-                value = None
-            else:
-                headers.append((KEY_OMITTED, str(len(key or b"")).encode()))
-                key = None
-        return key, value
 
     def settle(self) -> None:
         producer = self._connected()
@@ -88,3 +74,19 @@ class KafkaDeadLetters:
         if self._producer is None:
             raise RuntimeError("KafkaDeadLetters.connect() was not called")
         return self._producer
+
+
+def fit_copy(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], max_bytes: int
+) -> tuple[bytes | None, bytes | None]:
+    """The key and value a copy can carry: while it is too large, the larger is left out and a header
+    (added to `headers`) gives its size."""
+    fixed = sum(len(name) + len(text or b"") for name, text in headers)
+    while (key or value) and fixed + len(key or b"") + len(value or b"") > max_bytes:
+        if len(value or b"") >= len(key or b""):
+            headers.append((VALUE_OMITTED, str(len(value or b"")).encode()))
+            value = None
+        else:
+            headers.append((KEY_OMITTED, str(len(key or b"")).encode()))
+            key = None
+    return key, value
