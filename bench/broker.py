@@ -9,11 +9,20 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from bench.workloads import WORKLOADS
+
+# Errors while the group's coordinator moves or loads its offsets: asking again later succeeds.
+COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PARTITIONS = 6
@@ -71,11 +80,21 @@ class CommitWatcher:
         count = len(self._consumer.list_topics(topic, timeout=10).topics[topic].partitions)
         self._partitions = [TopicPartition(topic, p) for p in range(count)]
         self._ends = [self._consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in self._partitions]
+        self._last = 0
 
     def committed(self) -> int:
-        """How many records the group has committed (offsets without a commit count as 0)."""
-        committed = self._consumer.committed(self._partitions, timeout=10)
-        return sum(max(item.offset, 0) for item in committed)
+        """How many records the group has committed (offsets without a commit count as 0).
+
+        While the group's coordinator moves or loads, the answer of the previous call stands.
+        """
+        try:
+            committed = self._consumer.committed(self._partitions, timeout=10)
+        except KafkaException as exc:
+            if exc.args[0].code() not in COORDINATOR_MOVING:
+                raise
+            return self._last
+        self._last = sum(max(item.offset, 0) for item in committed)
+        return self._last
 
     def total(self) -> int:
         return sum(self._ends)
