@@ -11,7 +11,7 @@ import tomllib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -33,7 +33,7 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 Compression = Literal["zstd", "snappy", "gzip", "lz4", "brotli", "none"]
-MetadataColumn = Literal["_partition", "_offset", "_timestamp", "_key"]
+MetadataColumn = Literal["_partition", "_offset", "_timestamp", "_key", "_headers"]
 
 # Inclusive compression level ranges accepted by the Parquet writer, per codec.
 COMPRESSION_LEVELS: dict[str, tuple[int, int]] = {"zstd": (1, 22), "gzip": (1, 9), "brotli": (0, 11)}
@@ -282,8 +282,10 @@ class RecordsSettings(Section):
 
 
 ColumnKind = Literal["bool", "int64", "float64", "string", "json"]
-# The metadata columns, `_extra`, and the hive folder key `date` (see consumer/schema.py).
-RESERVED_COLUMNS = frozenset({"_partition", "_offset", "_timestamp", "_key", "_extra", "date"})
+# The metadata columns, `_extra`, and `date`: the hive partition key of the folders
+# (<topic>/date=YYYY-MM-DD/), which readers with partition discovery would show instead of a
+# column of the same name. A JSON key named like one of these stays in `_extra`.
+RESERVED_COLUMNS = frozenset({*get_args(MetadataColumn), "_extra", "date"})
 
 
 class FixedSchemaSettings(Section):

@@ -35,11 +35,16 @@ from consumer.schema import (
 )
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+# A record's Kafka headers in order, as they came: keys may repeat, a value may be null.
+HEADERS_TYPE = pa.list_(
+    pa.struct([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.binary())])
+)
 METADATA_TYPES: dict[str, pa.DataType] = {
     "_partition": pa.int32(),
     "_offset": pa.int64(),
     "_timestamp": TIMESTAMP,
     "_key": pa.binary(),
+    "_headers": HEADERS_TYPE,
 }
 JSON_TYPE = Kind.JSON.arrow_type
 NONE_TYPE = type(None)
@@ -136,6 +141,11 @@ class RowConverter:
                 TIMESTAMP
             ),
             "_key": lambda: pa.array(decoded.keys, pa.binary()),
+            "_headers": lambda: (
+                pa.array(decoded.headers, HEADERS_TYPE)
+                if decoded.headers is not None
+                else pa.nulls(count, HEADERS_TYPE)
+            ),
         }
         return [builders[name]() for name in self._metadata]
 
@@ -322,6 +332,7 @@ def _without_failed_rows(batch: pa.RecordBatch, decoded: DecodedBatch, misfits: 
             decoded.values[row],
             reason,
             detail,
+            decoded.headers[row] if decoded.headers is not None else None,
         )
         for row, (reason, detail) in sorted(misfits.failed.items())
     ]

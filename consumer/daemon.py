@@ -43,7 +43,12 @@ class Daemon:
     def __init__(self, settings: Settings, environment: Mapping[str, str]) -> None:
         self.settings = settings
         self.clock = SystemClock()
-        self.source = KafkaSource(settings.kafka, settings.stats.interval_s, self._on_lag)
+        self.source = KafkaSource(
+            settings.kafka,
+            settings.stats.interval_s,
+            self._on_lag,
+            read_headers="_headers" in settings.output.metadata_columns,
+        )
         self.notifier = SystemdNotifier.from_environment(environment)
         self.liveness = Liveness(
             self.notifier,

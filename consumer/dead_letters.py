@@ -30,7 +30,7 @@ class DeadLetters(Protocol):
         ...
 
 
-def origin_headers(tp: TopicPartition, entry: Rejected) -> list[tuple[str, str | bytes | None]]:
+def origin_headers(tp: TopicPartition, entry: Rejected) -> list[tuple[str, bytes | None]]:
     """Where a dead letter came from and why it was rejected, as Kafka record headers."""
     fields = {
         "topic": tp.topic,

@@ -73,9 +73,7 @@ class PartitionWriter:
         start = bisect_left(raw.offsets, self.next_offset)
         if start == len(raw.offsets):
             return None
-        return RawBatch(
-            raw.tp, raw.offsets[start:], raw.timestamps_ms[start:], raw.keys[start:], raw.values[start:]
-        )
+        return raw.starting_at(start)
 
     def file_schema(self, first_offset: int, now: float) -> FileSchema:
         """The schema of the file the next rows go to, opening a segment at first_offset if none is open."""

@@ -1,6 +1,8 @@
 """The quarantine's rows: every rejected record with its origin, raw bytes and the reason.
 
 The origin columns have the data files' names (`_partition`, `_offset`, ...), so the two join.
+`_headers` holds the record's Kafka headers when the archiver reads them (`_headers` among
+`output.metadata_columns`), and is null otherwise.
 
 Quarantine files follow the data files' rules (hidden while written, finished durably, offsets
 committed only after) and sit beside them under `_quarantine/<topic>/date=.../`.
@@ -10,9 +12,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from consumer.convert import HEADERS_TYPE, TIMESTAMP
 from consumer.records import Rejected, TopicPartition
 
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field("_topic", pa.string()),
@@ -20,6 +22,7 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("_offset", pa.int64()),
         pa.field("_timestamp", TIMESTAMP),
         pa.field("_key", pa.binary()),
+        pa.field("_headers", HEADERS_TYPE),
         pa.field("value", pa.binary()),
         pa.field("reason", pa.string()),
         pa.field("detail", pa.string()),
@@ -39,6 +42,7 @@ def quarantine_batch(tp: TopicPartition, rejected: list[Rejected]) -> pa.RecordB
             pa.array([entry.offset for entry in ordered], pa.int64()),
             pa.array(timestamps, pa.int64()).cast(TIMESTAMP),
             pa.array([entry.key for entry in ordered], pa.binary()),
+            pa.array([entry.headers for entry in ordered], HEADERS_TYPE),
             pa.array([entry.value for entry in ordered], pa.binary()),
             pa.array([entry.reason.value for entry in ordered], pa.string()),
             pa.array([entry.detail for entry in ordered], pa.string()),

@@ -17,6 +17,20 @@ import orjson
 
 from consumer.schema import json_type_name
 
+# A record's Kafka headers as the client gives them: (key, value) pairs in order, keys may repeat.
+Headers = list[tuple[str, bytes | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableHeaders:
+    """Headers the client could not give: one of their keys is not UTF-8. The record is rejected."""
+
+    detail: str
+
+
+# What the source took from a record's headers: them, an unreadable set, or None (no headers).
+RawHeaders = Headers | UnreadableHeaders | None
+
 
 class TopicPartition(NamedTuple):
     """A partition of a topic."""
@@ -30,16 +44,33 @@ class TopicPartition(NamedTuple):
 
 @dataclass(slots=True)
 class RawBatch:
-    """One partition's messages from one poll, in offset order, as parallel columns."""
+    """One partition's messages from one poll, in offset order, as parallel columns.
+
+    `headers` is None unless the source reads headers (`_headers` among the metadata columns);
+    then each record has its headers, None when it has none, or UnreadableHeaders.
+    """
 
     tp: TopicPartition
     offsets: list[int] = field(default_factory=list)
     timestamps_ms: list[int | None] = field(default_factory=list)
     keys: list[bytes | None] = field(default_factory=list)
     values: list[bytes | None] = field(default_factory=list)
+    headers: list[RawHeaders] | None = None
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+    def starting_at(self, index: int) -> RawBatch:
+        """The records from the index-th on."""
+        headers = self.headers[index:] if self.headers is not None else None
+        return RawBatch(
+            self.tp,
+            self.offsets[index:],
+            self.timestamps_ms[index:],
+            self.keys[index:],
+            self.values[index:],
+            headers,
+        )
 
 
 @dataclass(slots=True)
@@ -59,6 +90,7 @@ class Reason(StrEnum):
 
     INVALID_JSON = "invalid_json"
     INVALID_UTF8 = "invalid_utf8"
+    INVALID_HEADERS = "invalid_headers"
     NOT_AN_OBJECT = "not_an_object"
     OVERSIZE = "oversize"
     TOMBSTONE = "tombstone"
@@ -78,6 +110,7 @@ class Rejected:
     value: bytes | None
     reason: Reason
     detail: str
+    headers: Headers | None = None
 
 
 @dataclass(slots=True)
@@ -85,8 +118,8 @@ class DecodedBatch:
     """One partition's poll after decoding: parsed rows with their metadata, and what was rejected.
 
     `rows[i]` came from the record at `offsets[i]`; `values[i]` is its raw bytes, kept only as a
-    reference for exact re-checks. `first_offset`/`last_offset` span every record of the poll,
-    including rejected and skipped ones.
+    reference for exact re-checks; `headers[i]` its headers when the source reads them.
+    `first_offset`/`last_offset` span every record of the poll, including rejected and skipped ones.
     """
 
     tp: TopicPartition
@@ -99,6 +132,7 @@ class DecodedBatch:
     skipped: int
     first_offset: int
     last_offset: int
+    headers: list[Headers | None] | None = None
 
 
 class Decoder:
@@ -113,6 +147,8 @@ class Decoder:
         values = raw.values
         if not values:
             return DecodedBatch(raw.tp, [], [], [], [], [], [], 0, -1, -1)
+        if raw.headers is not None and UnreadableHeaders in set(map(type, raw.headers)):
+            return self._decode_each(raw)
         try:
             if max(map(len, values)) <= self._max_value_bytes:  # type: ignore[arg-type]
                 rows = list(map(orjson.loads, values))  # type: ignore[arg-type]
@@ -129,7 +165,11 @@ class Decoder:
         skipped = 0
         loads = orjson.loads
         limit = self._max_value_bytes
+        headers = raw.headers or []
         for index, value in enumerate(raw.values):
+            if headers and isinstance(unreadable := headers[index], UnreadableHeaders):
+                rejected.append(self._reject(raw, index, Reason.INVALID_HEADERS, unreadable.detail))
+                continue
             if value is None:
                 if self._quarantine_tombstones:
                     rejected.append(self._reject(raw, index, Reason.TOMBSTONE, "null value (tombstone)"))
@@ -154,14 +194,24 @@ class Decoder:
 
     @staticmethod
     def _reject(raw: RawBatch, index: int, reason: Reason, detail: str) -> Rejected:
+        headers = raw.headers[index] if raw.headers is not None else None
+        if isinstance(headers, UnreadableHeaders):
+            headers = None
         return Rejected(
-            raw.offsets[index], raw.timestamps_ms[index], raw.keys[index], raw.values[index], reason, detail
+            raw.offsets[index],
+            raw.timestamps_ms[index],
+            raw.keys[index],
+            raw.values[index],
+            reason,
+            detail,
+            headers,
         )
 
     @staticmethod
     def _assemble(
         raw: RawBatch, rows: list[dict[str, Any]], kept: Sequence[int], rejected: list[Rejected], skipped: int
     ) -> DecodedBatch:
+        headers = raw.headers
         if len(kept) == len(raw):  # the common case: every record is a row, reuse the columns
             offsets, timestamps, keys = raw.offsets, raw.timestamps_ms, raw.keys
             values = cast(list[bytes], raw.values)
@@ -170,6 +220,7 @@ class Decoder:
             timestamps = [raw.timestamps_ms[i] for i in kept]
             keys = [raw.keys[i] for i in kept]
             values = [cast(bytes, raw.values[i]) for i in kept]
+            headers = [headers[i] for i in kept] if headers is not None else None  # all readable
         return DecodedBatch(
             raw.tp,
             rows,
@@ -181,6 +232,7 @@ class Decoder:
             skipped,
             raw.offsets[0],
             raw.offsets[-1],
+            cast(list[Headers | None] | None, headers),
         )
 
 

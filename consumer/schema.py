@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from consumer.config import RESERVED_COLUMNS
 from consumer.key_counter import KeyCounter
 
 INT64_MIN = -(2**63)
@@ -32,11 +33,7 @@ INT64_MAX = 2**63 - 1
 EXACT_FLOAT_INT = 2**53
 MAX_KEY_LENGTH = 255
 EXTRA_COLUMN = "_extra"
-# The metadata columns, `_extra`, and `date`: the hive partition key of the folders
-# (<topic>/date=YYYY-MM-DD/), which readers with partition discovery would show instead of a
-# column of the same name. A key named like one of these stays in `_extra`.
-RESERVED_NAMES = frozenset({"_partition", "_offset", "_timestamp", "_key", EXTRA_COLUMN, "date"})
-_RESERVED_FOLDED = frozenset(name.casefold() for name in RESERVED_NAMES)
+_RESERVED_FOLDED = frozenset(name.casefold() for name in RESERVED_COLUMNS)
 
 
 class Kind(StrEnum):
@@ -229,6 +226,8 @@ class TopicSchema:
         if self.fixed is not None:
             return
         for key, kind in kinds.items():
+            if not valid_column_name(key):  # claimed before its name was reserved: now in `_extra`
+                continue
             if key in self.columns or len(self.columns) < self._policy.max_columns:
                 self.fix(key, kind)
 

@@ -1,16 +1,19 @@
 """Dead letters on a Kafka topic: an idempotent producer, and the wait for its acknowledgements.
 
-Each copy keeps the rejected record's key, value (raw bytes) and timestamp; its headers say where
-it came from and why (consumer/dead_letters.py). A value too large for the topic's records (its
-`max.message.bytes`, or the producer's `message.max.bytes`) is left out of the copy, or a key
-that large, or both; the copy's headers then give their sizes, and the quarantine file holds
-them. librdkafka retries a copy until `message.timeout.ms`; a copy it gives up on is a fatal
-error, raised before the files holding its record are published.
+Each copy keeps the rejected record's key, value (raw bytes) and timestamp, and its headers when
+the archiver reads them (`_headers` among the metadata columns); headers added after them say
+where it came from and why (consumer/dead_letters.py). What makes a copy too large for the
+topic's records (its `max.message.bytes`, or the producer's `message.max.bytes`) is left out of
+it, largest first: the value, the key, the record's own headers; the copy's headers then give
+their sizes, and the quarantine file holds them. librdkafka retries a copy until
+`message.timeout.ms`; a copy it gives up on is a fatal error, raised before the files holding its
+record are published.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from consumer.config import KafkaSettings
 from consumer.dead_letters import HEADER_PREFIX, origin_headers
@@ -24,6 +27,7 @@ PRODUCER_MAX_MESSAGE_BYTES = 1_000_000  # librdkafka's message.max.bytes and bat
 FRAMING_BYTES = 1024  # room for a record's and its batch's framing, beside key, value and headers
 VALUE_OMITTED = HEADER_PREFIX + "value_omitted_bytes"
 KEY_OMITTED = HEADER_PREFIX + "key_omitted_bytes"
+HEADERS_OMITTED = HEADER_PREFIX + "headers_omitted_bytes"
 # Copies waiting for the broker count beside the buffer budget: librdkafka's default queue would
 # hold up to 1 GiB of them. When it is full, publishing waits for deliveries (the loop slows down).
 QUEUE_KBYTES = 16 * 1024
@@ -56,9 +60,8 @@ class KafkaDeadLetters:
     def publish(self, tp: TopicPartition, rejected: Sequence[Rejected]) -> None:
         producer = self._connected()
         for entry in rejected:
-            headers = origin_headers(tp, entry)
-            key, value = fit_copy(entry.key, entry.value, headers, self._max_record_bytes)
-            producer.send(self._topic, key, value, headers, entry.timestamp_ms or 0)
+            copy = fit_copy(entry, origin_headers(tp, entry), self._max_record_bytes)
+            producer.send(self._topic, copy.key, copy.value, copy.headers, entry.timestamp_ms or 0)
 
     def settle(self) -> None:
         producer = self._connected()
@@ -76,17 +79,37 @@ class KafkaDeadLetters:
         return self._producer
 
 
-def fit_copy(
-    key: bytes | None, value: bytes | None, headers: list[tuple[str, str | bytes | None]], max_bytes: int
-) -> tuple[bytes | None, bytes | None]:
-    """The key and value a copy can carry: while it is too large, the larger is left out and a header
-    (added to `headers`) gives its size."""
-    fixed = sum(len(name) + len(text or b"") for name, text in headers)
-    while (key or value) and fixed + len(key or b"") + len(value or b"") > max_bytes:
-        if len(value or b"") >= len(key or b""):
-            headers.append((VALUE_OMITTED, str(len(value or b"")).encode()))
-            value = None
-        else:
-            headers.append((KEY_OMITTED, str(len(key or b"")).encode()))
-            key = None
-    return key, value
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """What a dead letter carries."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+def fit_copy(entry: Rejected, origin: list[tuple[str, bytes | None]], max_bytes: int) -> Copy:
+    """The rejected record's key, value and headers, then the `origin` headers, within max_bytes.
+
+    While the copy is too large, the largest of its value, key and own headers is left out, and a
+    header after the origin headers gives its size.
+    """
+    key, value, own = entry.key, entry.value, entry.headers or []
+    sizes = {VALUE_OMITTED: len(value or b""), KEY_OMITTED: len(key or b""), HEADERS_OMITTED: _size(own)}
+    total = _size(origin) + sum(sizes.values())
+    omitted: list[tuple[str, bytes | None]] = []
+    while total > max_bytes and any(sizes.values()):
+        largest = max(sizes, key=sizes.__getitem__)
+        omitted.append((largest, str(sizes[largest]).encode()))
+        total += _size(omitted[-1:]) - sizes[largest]
+        sizes[largest] = 0
+    left_out = {name for name, _ in omitted}
+    return Copy(
+        None if KEY_OMITTED in left_out else key,
+        None if VALUE_OMITTED in left_out else value,
+        [*([] if HEADERS_OMITTED in left_out else own), *origin, *omitted],
+    )
+
+
+def _size(headers: Sequence[tuple[str, bytes | None]]) -> int:
+    return sum(len(name.encode()) + len(value or b"") for name, value in headers)

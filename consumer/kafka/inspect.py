@@ -18,7 +18,8 @@ import confluent_kafka as ck
 from consumer.config import KafkaSettings
 from consumer.errors import KafkaFatalError, KafkaUnavailableError
 from consumer.kafka.client import create_client
-from consumer.records import TopicPartition
+from consumer.kafka.headers import headers_of
+from consumer.records import TopicPartition, UnreadableHeaders
 from consumer.verify.model import ClusterView, PartitionState, TopicRecord
 
 READ_BATCH = 1_000
@@ -131,7 +132,10 @@ class KafkaInspector:
             offset = cast(int, message.offset())
             if offset >= end:
                 return records, True
-            records.append(TopicRecord(offset, message.key(), message.value(), _timestamp(message)))
+            headers = headers_of(message)
+            if isinstance(headers, UnreadableHeaders):
+                headers = None
+            records.append(TopicRecord(offset, message.key(), message.value(), _timestamp(message), headers))
         return records, False
 
     def _raise_unless_transient(self, error: ck.KafkaError) -> None:

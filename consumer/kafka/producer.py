@@ -8,7 +8,7 @@ as failed, with its error kept for the report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,11 +83,12 @@ class KafkaProducer:
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        headers: Sequence[tuple[str, str | bytes | None]] | None = None,
         timestamp_ms: int = 0,
     ) -> None:
         """Queue one record (timestamp 0: the time of sending); when the client's queue is full,
         serve deliveries until there is room."""
+        header_list = list(headers) if headers is not None else None  # the client takes a list
         while True:
             self._raise_if_fatal()
             try:
@@ -95,7 +96,7 @@ class KafkaProducer:
                     topic,
                     value=value,
                     key=key,
-                    headers=headers,
+                    headers=header_list,
                     timestamp=timestamp_ms,
                     on_delivery=self.deliveries.on_delivery,
                 )

@@ -18,6 +18,7 @@ import structlog
 from consumer.config import KafkaSettings
 from consumer.errors import CommitRefusedError, KafkaFatalError, KafkaUnavailableError
 from consumer.kafka.client import create_client
+from consumer.kafka.headers import headers_of
 from consumer.records import Poll, RawBatch, TopicPartition
 
 # Client defaults the user may still override through [kafka.properties]. The prefetch queue is
@@ -77,8 +78,10 @@ class KafkaSource:
         settings: KafkaSettings,
         statistics_interval_s: float,
         on_lag: Callable[[dict[TopicPartition, int]], None],
+        read_headers: bool = False,
     ) -> None:
         self._settings = settings
+        self._read_headers = read_headers
         self._listener: RebalanceListener | None = None
         self._on_lag = on_lag
         self._log = structlog.get_logger(component="kafka")
@@ -168,6 +171,7 @@ class KafkaSource:
         Messages arrive in runs of one partition, so the current batch's appenders are kept at
         hand; a message without an error always carries its topic, partition and offset, and so
         does the event saying the client reached a partition's end (its offset is the end offset).
+        Headers are copied only when asked for: the client builds them as Python objects on demand.
         """
         batches: dict[tuple[Any, Any], RawBatch] = {}
         ends: dict[TopicPartition, int] = {}
@@ -176,6 +180,8 @@ class KafkaSource:
         add_timestamp: Callable[[Any], None] = _unset
         add_key: Callable[[Any], None] = _unset
         add_value: Callable[[Any], None] = _unset
+        add_headers: Callable[[Any], None] | None = None
+        read_headers = self._read_headers
         not_available = ck.TIMESTAMP_NOT_AVAILABLE
         end_of_partition = ck.KafkaError._PARTITION_EOF
         for message in messages:
@@ -190,14 +196,19 @@ class KafkaSource:
             key: tuple[Any, Any] = (message.topic(), message.partition())
             if key != current:
                 current = key
-                batch = batches.get(key) or batches.setdefault(key, RawBatch(TopicPartition(*key)))
+                batch = batches.get(key) or batches.setdefault(
+                    key, RawBatch(TopicPartition(*key), headers=[] if read_headers else None)
+                )
                 add_offset, add_timestamp = batch.offsets.append, batch.timestamps_ms.append
                 add_key, add_value = batch.keys.append, batch.values.append
+                add_headers = batch.headers.append if batch.headers is not None else None
             add_offset(message.offset())
             kind, timestamp = message.timestamp()
             add_timestamp(None if kind == not_available else timestamp)
             add_key(message.key())
             add_value(message.value())
+            if add_headers is not None:
+                add_headers(headers_of(message))
         return Poll(list(batches.values()), ends)
 
     def _on_message_error(self, error: ck.KafkaError) -> None:

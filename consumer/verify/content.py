@@ -16,7 +16,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumer.schema import EXTRA_COLUMN, RESERVED_NAMES, Kind
+from consumer.config import RESERVED_COLUMNS
+from consumer.schema import EXTRA_COLUMN, Kind
 from consumer.verify.model import TopicRecord
 
 Row = dict[str, Any]
@@ -56,7 +57,7 @@ def _plain_rows(table: pa.Table) -> list[Row]:
 
 def rebuild(row: Row) -> Row:
     """The JSON object a data row holds: typed columns plus `_extra`, nulls dropped."""
-    rebuilt = {key: value for key, value in row.items() if key not in RESERVED_NAMES and value is not None}
+    rebuilt = {key: value for key, value in row.items() if key not in RESERVED_COLUMNS and value is not None}
     extra = row.get(EXTRA_COLUMN)
     if isinstance(extra, dict):
         rebuilt.update(extra)
@@ -85,12 +86,19 @@ def quarantine_row_problems(record: TopicRecord, row: Row) -> list[str]:
     problems = (
         [] if row.get("value") == record.value else ["the quarantined bytes differ from the record's value"]
     )
+    if row.get("_headers") is None:  # the archiver did not read headers, or there were none
+        row = {name: value for name, value in row.items() if name != "_headers"}
     return problems + metadata_problems(record, row)
 
 
 def metadata_problems(record: TopicRecord, row: Row) -> list[str]:
-    """Where the row's `_key` or `_timestamp` (if it has them) differ from the record's."""
+    """Where the row's `_key`, `_timestamp` or `_headers` (if it has them) differ from the record's."""
     problems = []
+    if "_headers" in row:
+        archived = row["_headers"]
+        pairs = None if archived is None else [(header["key"], header["value"]) for header in archived]
+        if pairs != record.headers:
+            problems.append("_headers differ from the record's headers")
     if "_key" in row and row["_key"] != record.key:
         problems.append("_key differs from the record's key")
     if "_timestamp" in row:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
-from consumer.records import TopicPartition
+from consumer.records import Headers, TopicPartition
 
 
 class FindingKind(StrEnum):
@@ -88,6 +88,7 @@ class TopicRecord(NamedTuple):
     key: bytes | None
     value: bytes | None
     timestamp_ms: int | None
+    headers: Headers | None = None  # also None when a header key is not UTF-8 (quarantined so)
 
 
 @dataclass(frozen=True, slots=True)

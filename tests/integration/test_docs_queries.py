@@ -6,15 +6,16 @@ import io
 import re
 import uuid
 from pathlib import Path
+from typing import get_args
 
 import duckdb
 import pytest
 
-from consumer.config import load_settings
+from consumer.config import MetadataColumn, load_settings
 from consumer.errors import ExitCode
 from consumer.sample import produce_sample
 from tests.support.archive import archive_until_committed, archiver_config
-from tests.support.kafka_tools import create_topic, produce
+from tests.support.kafka_tools import RecordWriter, create_topic
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 EXAMPLE = re.compile(r"<!-- duckdb-example -->\s*```sql\n(?P<sql>.*?)```", re.DOTALL)
@@ -29,16 +30,24 @@ def _first_line(sql: str) -> str:
 
 @pytest.fixture(scope="module")
 def archive(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """An archive of 2,000 sample events and a few bad records: (output root, topic)."""
+    """An archive of 2,000 sample events, a few bad records and one with headers, written with every
+    metadata column: (output root, topic)."""
     topic = f"docs-{uuid.uuid4().hex[:8]}"
     group = f"g-{topic}"
     create_topic(kafka_bootstrap, topic, PARTITIONS)
     folder = tmp_path_factory.mktemp("docs")
     config = archiver_config(
-        folder / "archiver.toml", kafka_bootstrap, group, [topic], rotation={"file_max_idle_s": 1.0}
+        folder / "archiver.toml",
+        kafka_bootstrap,
+        group,
+        [topic],
+        output={"metadata_columns": list(get_args(MetadataColumn))},
+        rotation={"file_max_idle_s": 1.0},
     )
     assert produce_sample(load_settings(config), None, 0, 2000, 5, io.StringIO()) == ExitCode.OK
-    produce(kafka_bootstrap, topic, [(index, b"bad", value) for index, value in enumerate(BAD_VALUES)])
+    writer = RecordWriter(kafka_bootstrap)
+    writer.send(topic, [(index, b"bad", value) for index, value in enumerate(BAD_VALUES)])
+    writer.send_with_headers(topic, [(0, b"traced", b'{"event_type": "view"}', [("trace-id", b"4bf92f35")])])
     archive_until_committed(config, kafka_bootstrap, group, topic, PARTITIONS)
     return folder / "archive", topic
 

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from consumer.config import RESERVED_COLUMNS
 from consumer.errors import ExitCode
 from tests.support.daemon import DaemonProcess, write_config
 from tests.support.kafka_tools import committed_offsets, end_offsets
@@ -49,13 +50,10 @@ def read_quarantine(root: Path, topic: str) -> list[dict[str, Any]]:
     return _read(root / "_quarantine" / topic, ("_partition", "_offset"))
 
 
-NOT_DATA_COLUMNS = frozenset({"_partition", "_offset", "_timestamp", "_key", "_extra", "date"})
-
-
 def data_columns(rows: list[dict[str, Any]]) -> list[str]:
     """The user's columns of archived rows (metadata, `_extra` and the hive `date` left out)."""
     names = {name for row in rows for name in row}
-    return sorted(names - NOT_DATA_COLUMNS)
+    return sorted(names - RESERVED_COLUMNS)
 
 
 def _read(base: Path, order: tuple[str, str]) -> list[dict[str, Any]]:

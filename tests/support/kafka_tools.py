@@ -33,6 +33,10 @@ def wait_for_topic(bootstrap: str, name: str, partitions: int) -> None:
         time.sleep(0.05)
 
 
+# (partition, key, value, headers): headers as (key, value) pairs in order, or None for none.
+HeadedRecord = tuple[int, bytes | None, bytes | None, list[tuple[str, str | bytes | None]] | None]
+
+
 class RecordWriter:
     """One idempotent producer for many sends; each send waits until its records are delivered."""
 
@@ -48,12 +52,21 @@ class RecordWriter:
 
     def send(self, topic: str, records: Iterable[tuple[int, bytes | None, bytes | None]]) -> int:
         """Produce (partition, key, value) triples and wait for delivery; return how many were sent."""
+        return self.send_with_headers(topic, ((*record, None) for record in records))
+
+    def send_with_headers(self, topic: str, records: Iterable[HeadedRecord]) -> int:
+        """Produce (partition, key, value, headers) and wait for delivery; return how many were sent."""
         count = 0
-        for partition, key, value in records:
+        for partition, key, value, headers in records:
             while True:
                 try:
                     self._producer.produce(
-                        topic, value=value, key=key, partition=partition, on_delivery=self._on_delivery
+                        topic,
+                        value=value,
+                        key=key,
+                        partition=partition,
+                        headers=headers,
+                        on_delivery=self._on_delivery,
                     )
                     break
                 except BufferError:
@@ -98,8 +111,9 @@ class ReadRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: dict[str, bytes]
+    headers: dict[str, bytes]  # the headers that have a value, by key (the last of a repeated key)
     timestamp_ms: int
+    header_pairs: list[tuple[str, bytes | None]]  # every header in order (keys may repeat)
 
 
 def read_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 60.0) -> list[ReadRecord]:
@@ -119,11 +133,11 @@ def read_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 6
                 assert partition is not None
                 assert offset is not None
                 reached[partition] = offset + 1
-                headers = dict(cast(list[tuple[str, bytes]], message.headers() or []))
+                pairs = cast(list[tuple[str, bytes | None]], message.headers() or [])
+                headers = {name: value for name, value in pairs if value is not None}
                 timestamp_ms = message.timestamp()[1]
-                records.append(
-                    ReadRecord(partition, offset, message.key(), message.value(), headers, timestamp_ms)
-                )
+                key, value = message.key(), message.value()
+                records.append(ReadRecord(partition, offset, key, value, headers, timestamp_ms, pairs))
     finally:
         consumer.close()
     return records

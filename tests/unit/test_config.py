@@ -109,6 +109,13 @@ class TestRejection:
         message = _error_for(tmp_path, {"output": {"compression": "lzo"}})
         assert message == f"output.compression = 'lzo': {CODECS}"
 
+    def test_unknown_metadata_column_lists_the_allowed_ones(self, tmp_path: Path) -> None:
+        message = _error_for(tmp_path, {"output": {"metadata_columns": ["_headers", "_tz"]}})
+        assert message == (
+            "output.metadata_columns.1 = '_tz': "
+            "Input should be '_partition', '_offset', '_timestamp', '_key' or '_headers'"
+        )
+
     def test_level_out_of_range_for_codec(self, tmp_path: Path) -> None:
         """A compression level is checked against its codec's range."""
         message = _error_for(tmp_path, {"output": {"compression": "gzip", "compression_level": 12}})
@@ -213,11 +220,12 @@ class TestFixedSchemas:
         assert message.startswith("schema.fixed.orders: cannot read schema file ")
         assert "nope.toml: No such file or directory" in message
 
-    def test_reserved_column_names_are_refused(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("name", ["_Offset", "_headers"])
+    def test_reserved_column_names_are_refused(self, tmp_path: Path, name: str) -> None:
         """A fixed column may not be named like a metadata column, in any case."""
-        (tmp_path / "s.toml").write_text('[columns]\n_Offset = "int64"\n')
+        (tmp_path / "s.toml").write_text(f'[columns]\n{name} = "int64"\n')
         message = _error_for(tmp_path, {"schema": {"fixed": {"orders": {"file": "s.toml"}}}})
-        assert "column '_Offset': names are 1-255 printable characters and not one of" in message
+        assert f"column '{name}': names are 1-255 printable characters and not one of" in message
 
 
 class TestS3Output:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from consumer.conform import conform
 from consumer.convert import Conversion, RowConverter, metadata_fields
-from consumer.records import Decoder, RawBatch, Reason, Rejected, TopicPartition
+from consumer.records import Decoder, RawBatch, RawHeaders, Reason, Rejected, TopicPartition
 from consumer.schema import (
     EXACT_FLOAT_INT,
     EXTRA_COLUMN,
@@ -681,6 +681,43 @@ class TestMetadataColumns:
             },
             {"_partition": 3, "_offset": 11, "_timestamp": None, "_key": None, EXTRA_COLUMN: '{"a":1}'},
         ]
+
+    def test_headers_column_keeps_each_records_headers_in_order(self) -> None:
+        """`_headers` is a list of key/value structs per row: repeated keys and null values kept, null
+        for a record without headers. A row the converter rejects takes its headers to its reject."""
+        headers: list[RawHeaders] = [
+            [("trace", b"t-1"), ("trace", b"t-2"), ("empty", None)],
+            None,
+            [("trace", b"t-3")],
+        ]
+        raw = RawBatch(
+            TP, [0, 1, 2], [BASE_MS] * 3, [None] * 3, [b"{}", b"{}", b'{"a": 18446744073709551616}'], headers
+        )
+        file = FileSchema(metadata_fields(["_offset", "_headers"]))
+        conversion = RowConverter(["_offset", "_headers"]).convert(
+            DECODER.decode(raw), file, TopicSchema(TP.topic, NEVER)
+        )
+        assert conversion.batch is not None
+        assert conversion.batch.schema.field("_headers").type == pa.list_(
+            pa.struct([pa.field("key", pa.string(), nullable=False), pa.field("value", pa.binary())])
+        )
+        assert conversion.batch.select(["_offset", "_headers"]).to_pylist() == [
+            {
+                "_offset": 0,
+                "_headers": [
+                    {"key": "trace", "value": b"t-1"},
+                    {"key": "trace", "value": b"t-2"},
+                    {"key": "empty", "value": None},
+                ],
+            },
+            {"_offset": 1, "_headers": None},
+        ]
+        assert [(entry.offset, entry.headers) for entry in conversion.rejected] == [(2, [("trace", b"t-3")])]
+
+    def test_headers_column_is_null_when_the_source_read_none(self) -> None:
+        archive = _Archive(metadata=("_offset", "_headers"))
+        assert archive.add([{"a": 1}]).batch is not None
+        assert [record["_headers"] for record in archive.records()] == [None]
 
     def test_metadata_follows_the_rows_kept(self) -> None:
         """Records the decoder rejected leave no metadata row behind; the others keep theirs."""

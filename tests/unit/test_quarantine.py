@@ -11,12 +11,12 @@ from consumer.records import Reason, Rejected, TopicPartition
 
 TP = TopicPartition("events", 7)
 BASE_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-# The columns by position: origin (topic, partition, offset, timestamp, key), then value, reason, detail.
-TOPIC, PARTITION, OFFSET, TIMESTAMP, KEY, VALUE, REASON, DETAIL = range(8)
+COLUMNS = ["_topic", "_partition", "_offset", "_timestamp", "_key", "_headers", "value", "reason", "detail"]
+TOPIC, PARTITION, OFFSET, TIMESTAMP, KEY, HEADERS, VALUE, REASON, DETAIL = COLUMNS
 
 
-def _column(batch: pa.RecordBatch, index: int) -> list[object]:
-    values: list[object] = batch.column(index).to_pylist()
+def _column(batch: pa.RecordBatch, name: str) -> list[object]:
+    values: list[object] = batch.column(name).to_pylist()
     return values
 
 
@@ -33,20 +33,28 @@ class TestQuarantineBatch:
         assert _column(batch, VALUE) == [b"[]", b"{", b"x"]
 
     def test_columns_carry_origin_value_reason_and_detail(self) -> None:
-        """Each row names its topic and partition and keeps key, raw value, reason value and detail."""
-        batch = quarantine_batch(TP, [Rejected(4, BASE_MS + 1, b"key", None, Reason.TOMBSTONE, "tomb")])
+        """Each row names its topic and partition and keeps key, headers, raw value, reason and detail."""
+        headers = [("trace", b"t-1"), ("trace", None)]
+        batch = quarantine_batch(
+            TP, [Rejected(4, BASE_MS + 1, b"key", None, Reason.TOMBSTONE, "tomb", headers)]
+        )
         assert batch.schema.equals(QUARANTINE_SCHEMA)
-        assert [
-            _column(batch, index) for index in (TOPIC, PARTITION, OFFSET, KEY, VALUE, REASON, DETAIL)
-        ] == [
+        assert batch.schema.names == COLUMNS
+        assert [_column(batch, name) for name in COLUMNS if name != TIMESTAMP] == [
             ["events"],
             [7],
             [4],
             [b"key"],
+            [[{"key": "trace", "value": b"t-1"}, {"key": "trace", "value": None}]],
             [None],
             ["tombstone"],
             ["tomb"],
         ]
+
+    def test_headers_are_null_when_not_read(self) -> None:
+        """Without `_headers` among the metadata columns the archiver has no headers to keep."""
+        batch = quarantine_batch(TP, [Rejected(4, BASE_MS, None, b"{", Reason.INVALID_JSON, "eof")])
+        assert _column(batch, HEADERS) == [None]
 
     def test_timestamps_become_utc_microseconds(self) -> None:
         """Kafka milliseconds become UTC timestamps; a missing timestamp stays null."""

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.records import DecodedBatch, Decoder, RawBatch, Reason, TopicPartition
+from consumer.records import (
+    DecodedBatch,
+    Decoder,
+    Headers,
+    RawBatch,
+    Reason,
+    TopicPartition,
+    UnreadableHeaders,
+)
 
 TP = TopicPartition("events", 2)
 BASE_MS = 1_704_067_200_000
@@ -203,3 +211,55 @@ class TestDecoder:
         whole = decoder.decode(_raw(values))
         parts = [decoder.decode(_raw([value], first_offset=40 + index)) for index, value in enumerate(values)]
         assert _summary(whole) == _merged(parts)
+
+
+HEADERS: list[Headers | UnreadableHeaders | None] = [
+    [("trace", b"a")],
+    None,
+    [("trace", b"c"), ("trace", None)],
+    UnreadableHeaders("a header key is not UTF-8: 0xff"),
+    [("trace", b"e")],
+]
+
+
+def _headed(values: Sequence[bytes | None]) -> RawBatch:
+    """A poll whose records carry HEADERS, as read by a source that reads headers."""
+    raw = _raw(values)
+    raw.headers = list(HEADERS[: len(values)])
+    return raw
+
+
+class TestHeaders:
+    """Headers, when the source reads them, travel with their records into rows and rejects."""
+
+    def test_rows_keep_their_headers(self) -> None:
+        """Every record a row: the headers come through as they are, None for a record without."""
+        decoded = Decoder(LIMIT, True).decode(_headed([b"{}", b"{}", b"{}"]))
+        assert decoded.headers == HEADERS[:3]
+
+    def test_unreadable_headers_reject_their_record_alone(self) -> None:
+        """A record whose headers the client could not read is rejected as invalid_headers with the
+        client's explanation; rejected records keep their headers, the others stay rows."""
+        decoded = Decoder(LIMIT, True).decode(_headed([b"{}", b"[]", b"{}", b'{"a": 1}', b"{}"]))
+        assert _reasons(decoded) == [(41, Reason.NOT_AN_OBJECT), (43, Reason.INVALID_HEADERS)]
+        assert [entry.headers for entry in decoded.rejected] == [None, None]
+        assert decoded.rejected[1].detail == "a header key is not UTF-8: 0xff"
+        assert decoded.offsets == [40, 42, 44]
+        assert decoded.headers == [HEADERS[0], HEADERS[2], HEADERS[4]]
+
+    def test_a_rejected_record_keeps_its_headers(self) -> None:
+        decoded = Decoder(LIMIT, True).decode(_headed([b"{", b"{}", b"[1]"]))
+        assert [(entry.offset, entry.headers) for entry in decoded.rejected] == [
+            (40, HEADERS[0]),
+            (42, HEADERS[2]),
+        ]
+
+    def test_without_headers_read_there_are_none(self) -> None:
+        decoded = _decode([b"{}", b"{"])
+        assert decoded.headers is None
+        assert decoded.rejected[0].headers is None
+
+    def test_the_unseen_part_of_a_poll_keeps_its_headers(self) -> None:
+        """Slicing a poll (records already taken are dropped) slices every column alike."""
+        raw = _headed([b"{}", b"{}", b"{}", b"{}", b"{}"]).starting_at(3)
+        assert (raw.offsets, raw.values, raw.headers) == ([43, 44], [b"{}", b"{}"], HEADERS[3:])

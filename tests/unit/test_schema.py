@@ -165,6 +165,7 @@ class TestValidColumnName:
             "_offset",
             "_timestamp",
             "_key",
+            "_headers",
             "_extra",
             "line\nbreak",
             "nul\x00",
@@ -266,6 +267,13 @@ class TestTopicSchemaKinds:
         assert topic.kind("a") is Kind.INT64
         assert not topic.widen("a")
         assert not topic.promotable("A")
+
+    def test_claims_of_names_now_reserved_are_not_adopted(self) -> None:
+        """A column claimed before its name became a metadata column's stays out: its values go to _extra."""
+        topic = _topic()
+        topic.seed({"_headers": Kind.JSON, "a": Kind.INT64})
+        assert topic.registry() == {"a": "int64"}
+        assert not topic.promotable("_headers")
 
     def test_claimed_kinds_win_and_the_cap_holds(self) -> None:
         """A claimed kind replaces a provisional local one; seeding never exceeds max_columns."""

@@ -19,7 +19,7 @@ from consumer.rotation import RotationReason
 from consumer.segment import METADATA_PREFIX, Segment
 from consumer.storage import LocalStorage
 from consumer.verify import VerifyOptions, verify
-from consumer.verify.content import same_value
+from consumer.verify.content import data_row_problems, quarantine_row_problems, same_value
 from consumer.verify.model import ClusterView, FindingKind, PartitionState, TopicRecord
 from consumer.verify.report import Verification, document, write_report
 from tests.support.parts import (
@@ -411,3 +411,25 @@ class TestReport:
         assert verification.consistent
         assert [f.kind for f in verification.information] == [FindingKind.NOTE]
         assert [p["committed"] for p in document(verification)["partitions"]] == [None, None]
+
+
+HEADED_RECORD = TopicRecord(4, None, b'{"a": 1}', None, [("trace", b"t-1"), ("trace", None)])
+HEADERS_COLUMN = ({"key": "trace", "value": b"t-1"}, {"key": "trace", "value": None})
+
+
+class TestHeadersContent:
+    """--deep compares an archived `_headers` with the headers of the record read back from Kafka."""
+
+    def test_a_row_with_the_records_headers_is_sound(self) -> None:
+        assert data_row_problems(HEADED_RECORD, {"a": 1, "_headers": list(HEADERS_COLUMN)}) == []
+
+    def test_a_row_with_other_headers_is_found(self) -> None:
+        for archived in ([HEADERS_COLUMN[0]], None):
+            problems = data_row_problems(HEADED_RECORD, {"a": 1, "_headers": archived})
+            assert problems == ["_headers differ from the record's headers"]
+
+    def test_a_quarantine_row_without_headers_read_is_sound_but_other_headers_are_found(self) -> None:
+        """A quarantine row always has `_headers`: null when headers were not read, so only a value counts."""
+        assert quarantine_row_problems(HEADED_RECORD, {"value": b'{"a": 1}', "_headers": None}) == []
+        other = {"value": b'{"a": 1}', "_headers": [HEADERS_COLUMN[1]]}
+        assert quarantine_row_problems(HEADED_RECORD, other) == ["_headers differ from the record's headers"]
