@@ -6,11 +6,17 @@ not fit move to `_extra`. Keys without a column go to `_extra` too, as one JSON 
 Rows that cannot be represented exactly are rejected rather than altered: nesting deeper than
 JSON text can encode, and integers beyond 64 bits, which orjson reads as rounded floats (found by
 scanning float columns and JSON text for huge magnitudes, then confirmed on the raw bytes).
+
+The common path uses no Arrow compute function: loading Arrow's compute module and its function
+registry costs about 11 MiB of resident memory, which a process that never needs it should not
+carry. Numeric bounds are read from the arrays' value buffers instead (pyarrow loads compute by
+itself for the rare paths that filter a batch).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -18,7 +24,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from consumer.records import HUGE_INTEGER_DETAIL, DecodedBatch, Reason, Rejected, holds_huge_integer
 from consumer.schema import (
@@ -51,7 +56,7 @@ NONE_TYPE = type(None)
 # orjson writes floats of magnitude >= 1e16 with an exponent ("1.8446744073709552e+19"); an
 # integer literal beyond 64 bits becomes such a float (>= 9.2e18), so JSON text holding a number
 # with an exponent of 18 or more is re-checked against the raw record.
-HUGE_NUMBER_IN_JSON = r"[0-9]e\+(?:1[89]|[2-9][0-9]|[1-3][0-9][0-9])(?:[,\]}]|$)"
+HUGE_NUMBER_IN_JSON = re.compile(r"[0-9]e\+(?:1[89]|[2-9][0-9]|[1-3][0-9][0-9])(?:[,\]}]|$)")
 # Kinds whose pyarrow conversion would silently alter some Python types: the types allowed as-is.
 _SILENT_CONVERSIONS: dict[Kind, set[type]] = {Kind.INT64: {int}, Kind.FLOAT64: {int, float}}
 
@@ -137,9 +142,7 @@ class RowConverter:
         builders = {
             "_partition": lambda: pa.repeat(pa.scalar(decoded.tp.partition, pa.int32()), count),
             "_offset": lambda: pa.array(decoded.offsets, pa.int64()),
-            "_timestamp": lambda: pc.multiply(pa.array(decoded.timestamps_ms, pa.int64()), 1000).cast(
-                TIMESTAMP
-            ),
+            "_timestamp": lambda: pa.array(microseconds(decoded.timestamps_ms), TIMESTAMP),
             "_key": lambda: pa.array(decoded.keys, pa.binary()),
             "_headers": lambda: (
                 pa.array(decoded.headers, HEADERS_TYPE)
@@ -194,11 +197,28 @@ def _kind_for(key: str, kind: Kind, values: Sequence[Any], file: FileSchema, top
     return kind
 
 
+def microseconds(milliseconds: Sequence[int | None]) -> list[int | None]:
+    """Kafka timestamps (ms) as the microseconds of a timestamp column; a missing one stays None."""
+    return [None if value is None else value * 1000 for value in milliseconds]
+
+
+def _values(array: pa.Array) -> memoryview[int] | memoryview[float]:
+    """The value buffer of an int64 or float64 array as Python numbers; null slots read 0.
+
+    (Arrow's builders write zero for a null value, and only arrays built by pa.array get here.)
+    """
+    width = array.type.bit_width // 8
+    start = array.offset * width
+    data = memoryview(array.buffers()[1])[start : start + len(array) * width]
+    return data.cast("q" if pa.types.is_integer(array.type) else "d")
+
+
 def _largest_magnitude(array: pa.Array) -> int:
-    bounds = pc.min_max(array)
-    low: int = bounds["min"].as_py() or 0
-    high: int = bounds["max"].as_py() or 0
-    return max(abs(low), abs(high))
+    values = _values(array)
+    if not len(values):
+        return 0
+    low, high = min(values), max(values)
+    return int(max(high, -low))
 
 
 def _exact_as_floats(values: Sequence[Any]) -> bool:
@@ -298,13 +318,14 @@ def _find_huge_integers(
     suspects: set[int] = set()
     for kind, array in zip(kinds, arrays, strict=True):
         if kind is Kind.FLOAT64 and array.null_count < len(array):
-            bounds = pc.min_max(array)
-            if bounds["min"].as_py() <= INT64_MIN or bounds["max"].as_py() >= INT64_MAX:
-                huge = pc.greater_equal(pc.abs(array), float(INT64_MAX))
-                suspects.update(pc.indices_nonzero(pc.fill_null(huge, False)).to_pylist())
+            values = _values(array)
+            if min(values) <= INT64_MIN or max(values) >= INT64_MAX:
+                suspects.update(row for row, value in enumerate(values) if abs(value) >= INT64_MAX)
         elif kind is Kind.JSON and array.null_count < len(array) and _may_hold_exponents(array):
-            found = pc.match_substring_regex(array.storage, HUGE_NUMBER_IN_JSON)
-            suspects.update(pc.indices_nonzero(pc.fill_null(found, False)).to_pylist())
+            texts = array.storage.to_pylist()
+            suspects.update(
+                row for row, text in enumerate(texts) if text is not None and HUGE_NUMBER_IN_JSON.search(text)
+            )
     for row in suspects.difference(misfits.failed):
         try:
             huge = holds_huge_integer(json.loads(decoded.values[row]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from consumer.convert import HEADERS_TYPE, TIMESTAMP
+from consumer.convert import HEADERS_TYPE, TIMESTAMP, microseconds
 from consumer.records import Rejected, TopicPartition
 
 QUARANTINE_SCHEMA = pa.schema(
@@ -34,13 +34,13 @@ def quarantine_batch(tp: TopicPartition, rejected: list[Rejected]) -> pa.RecordB
     """One batch of quarantine rows, in offset order."""
     ordered = sorted(rejected, key=lambda entry: entry.offset)
     count = len(ordered)
-    timestamps = [None if entry.timestamp_ms is None else entry.timestamp_ms * 1000 for entry in ordered]
+    timestamps = microseconds([entry.timestamp_ms for entry in ordered])
     return pa.RecordBatch.from_arrays(
         [
             pa.array([tp.topic] * count, pa.string()),
             pa.array([tp.partition] * count, pa.int32()),
             pa.array([entry.offset for entry in ordered], pa.int64()),
-            pa.array(timestamps, pa.int64()).cast(TIMESTAMP),
+            pa.array(timestamps, TIMESTAMP),
             pa.array([entry.key for entry in ordered], pa.binary()),
             pa.array([entry.headers for entry in ordered], HEADERS_TYPE),
             pa.array([entry.value for entry in ordered], pa.binary()),

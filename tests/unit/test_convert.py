@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -950,3 +952,40 @@ class TestReservedNames:
         archive.add([{key: "2020-01-01", "id": i} for i in range(10)])
         assert key not in archive.file.columns
         assert archive.objects()[0] == {key: "2020-01-01", "id": 0}
+
+
+COMMON_PATH = """
+import sys
+from consumer.convert import RowConverter, metadata_fields
+from consumer.quarantine import quarantine_batch
+from consumer.records import Decoder, RawBatch, TopicPartition
+from consumer.schema import SchemaPolicy, TopicSchema
+
+tp = TopicPartition("events", 0)
+values = [
+    b'{"i": 1, "f": 0.5, "s": "x", "b": true, "j": {"n": [1e300]}, "big": 1e300}',
+    b'{"i": -7, "f": 2, "s": null, "b": false, "j": [1, 2]}',
+    b'{"i": null, "f": -1e300}',
+    b"not json",
+]
+raw = RawBatch(tp, [0, 1, 2, 3], [1_700_000_000_000, None, 1, 2], [b"k", None, None, None], values)
+topic = TopicSchema("events", SchemaPolicy(min_key_frequency=0.0, min_key_count=1))
+names = ["_partition", "_offset", "_timestamp", "_key", "_headers"]
+file = topic.new_file_schema(metadata_fields(names))
+decoded = Decoder(1 << 20, False).decode(raw)
+conversion = RowConverter(names).convert(decoded, file, topic)
+assert conversion.batch is not None and conversion.batch.num_rows == 3 and not conversion.rejected
+quarantine_batch(tp, decoded.rejected)
+print("pyarrow._compute" in sys.modules)
+"""
+
+
+def test_the_common_path_never_loads_arrow_compute() -> None:
+    """Loading Arrow's compute module costs about 11 MiB of RSS: decoding and converting ordinary
+    rows of every kind (huge floats, exponents in JSON text, nulls, metadata) and quarantining the
+    decoder's rejects never load it. (A fresh interpreter: this one may have loaded it already.)"""
+    result = subprocess.run(
+        [sys.executable, "-c", COMMON_PATH], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip() == "False"
