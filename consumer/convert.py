@@ -126,7 +126,7 @@ class RowConverter:
             if key in present:
                 values = by_key[key]
                 array = _column(key, _kind_for(key, kind, values, file, topic), values, misfits)
-                if array.type == pa.int64():
+                if array.type == pa.int64() and topic.may_widen(key):  # fixed columns never widen
                     topic.note_integers(key, _largest_magnitude(array))
                 arrays.append(array)
             else:

@@ -194,10 +194,15 @@ class TopicSchema:
         self.columns[key] = Column(kind)
         self._folded.add(key.casefold())
 
+    def may_widen(self, key: str) -> bool:
+        """Whether the column's kind is still open: no written file holds it yet."""
+        column = self.columns.get(key)
+        return column is not None and not column.fixed
+
     def note_integers(self, key: str, magnitude: int) -> None:
         """Remember the largest integer buffered in a column that may still widen."""
-        column = self.columns.get(key)
-        if column is not None and not column.fixed:
+        if self.may_widen(key):
+            column = self.columns[key]
             column.largest_integer = max(column.largest_integer, magnitude)
 
     def widen(self, key: str) -> bool:

@@ -268,6 +268,17 @@ class TestTopicSchemaKinds:
         assert not topic.widen("a")
         assert not topic.promotable("A")
 
+    def test_only_columns_no_file_holds_may_widen(self) -> None:
+        """Integers are tracked (for widening) only while a column's kind is open."""
+        topic = _topic()
+        topic.register("open", Kind.INT64)
+        topic.register("written", Kind.INT64)
+        topic.fix("written", Kind.INT64)
+        assert [topic.may_widen(key) for key in ("open", "written", "unknown")] == [True, False, False]
+        topic.note_integers("written", 2**60)
+        topic.note_integers("open", 7)
+        assert (topic.columns["open"].largest_integer, topic.columns["written"].largest_integer) == (7, 0)
+
     def test_claims_of_names_now_reserved_are_not_adopted(self) -> None:
         """A column claimed before its name became a metadata column's stays out: its values go to _extra."""
         topic = _topic()
