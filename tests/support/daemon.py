@@ -53,7 +53,8 @@ class DaemonProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            # A hang is reported with every thread's stack (see wait()).
+            env={**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})},
             preexec_fn=preexec_fn,  # noqa: PLW1509 - only resource limits, set before exec
         )
         self._readers = [
@@ -124,8 +125,21 @@ class DaemonProcess:
         return [event for event in self.events if event.get("event") == name]
 
     def wait(self, timeout_s: float = 60.0) -> int:
-        """Wait for the process to exit and for its output to be read; return the exit code."""
-        code = self.process.wait(timeout=timeout_s)
+        """Wait for the process to exit and for its output to be read; return the exit code.
+
+        A process still running at the deadline is aborted (SIGABRT: its threads' stacks go to
+        stderr) and the test fails with them.
+        """
+        try:
+            code = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(timeout=30)
+            for reader in self._readers:
+                reader.join(timeout=10)
+            raise AssertionError(
+                f"the daemon did not exit within {timeout_s:g}s: {self.describe(stderr_lines=200)}"
+            ) from None
         for reader in self._readers:
             reader.join(timeout=10)
         self._drain()
@@ -142,7 +156,7 @@ class DaemonProcess:
             self.process.kill()
         self.wait(30)
 
-    def describe(self) -> str:
+    def describe(self, stderr_lines: int = 15) -> str:
         self._drain()
         tail = [orjson.dumps(event).decode() for event in self.events[-15:]]
         state = f"exit code {self.process.returncode}" if self.process.poll() is not None else "running"
@@ -151,6 +165,6 @@ class DaemonProcess:
                 f"daemon {state}, {len(self.events)} events; last events:",
                 *tail,
                 "stderr:",
-                *self.stderr_lines[-15:],
+                *self.stderr_lines[-stderr_lines:],
             ]
         )
