@@ -140,7 +140,7 @@ def run(settings: Settings, environment: Mapping[str, str], shutdown: ShutdownSi
             )
             daemon.pipeline.loop.run(stop=lambda: shutdown.requested)
         daemon.drain()
-        shutdown.disarm()
+        shutdown.drained()
     except FatalError as exc:
         # One clear line: these errors are anticipated and their message says what to fix.
         log.error("fatal_error", error=str(exc), kind=type(exc).__name__)  # noqa: TRY400

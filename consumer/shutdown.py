@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
+import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 import structlog
@@ -13,20 +16,34 @@ from consumer.errors import ExitCode, ShutdownAbortedError
 
 # Time given to the abort path to unwind before the process is ended outright.
 HARD_EXIT_GRACE_S = 5.0
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 class ShutdownSignal:
     """Installs the signal handlers and tells the loop when to stop.
 
     The drain after the first signal must finish within the deadline; otherwise SIGALRM raises
-    ShutdownAbortedError in the main thread, and if even that cannot unwind (a system call that never
-    returns), a watchdog thread ends the process. Nothing is committed on either abort path.
+    ShutdownAbortedError in the main thread. A watchdog thread bounds the whole exit: deadline plus
+    grace after the signal, it ends the process outright. It starts from the signal's arrival, not
+    from the Python handler, which runs only once the main thread leaves the client call it is in;
+    and it stays after the drain, so that closing the clients cannot hold the exit either. Ended
+    before the drain finished, the process exits SHUTDOWN_ABORTED and nothing more is committed;
+    after it, everything is committed and the exit code is OK.
     """
 
-    def __init__(self, deadline_s: float) -> None:
+    def __init__(
+        self,
+        deadline_s: float,
+        grace_s: float = HARD_EXIT_GRACE_S,
+        hard_exit: Callable[[int], object] = os._exit,
+    ) -> None:
         self._deadline_s = deadline_s
+        self._grace_s = grace_s
+        self._hard_exit = hard_exit
         self._requested = False
+        self._drained = False
         self._watchdog: threading.Timer | None = None
+        self._watchdog_lock = threading.Lock()
         self._log = structlog.get_logger(component="shutdown")
 
     @property
@@ -34,9 +51,27 @@ class ShutdownSignal:
         return self._requested
 
     def install(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        """Handlers for SIGTERM, SIGINT and SIGALRM, and the thread that arms the watchdog."""
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
         signal.signal(signal.SIGALRM, self._on_deadline)
+        # Python's own C-level handler writes each signal's number here as it arrives.
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, args=(read_fd,), name="shutdown-watch", daemon=True).start()
+
+    def _watch(self, read_fd: int) -> None:
+        while received := os.read(read_fd, 64):
+            if any(signum in STOP_SIGNALS for signum in received):
+                self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        with self._watchdog_lock:
+            if self._watchdog is None:
+                self._watchdog = threading.Timer(self._deadline_s + self._grace_s, self._on_watchdog)
+                self._watchdog.daemon = True
+                self._watchdog.start()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -46,20 +81,21 @@ class ShutdownSignal:
         self._requested = True
         self._log.info("shutdown_requested", signal=name, deadline_s=self._deadline_s)
         signal.setitimer(signal.ITIMER_REAL, self._deadline_s)
-        self._watchdog = threading.Timer(self._deadline_s + HARD_EXIT_GRACE_S, self._hard_exit)
-        self._watchdog.daemon = True
-        self._watchdog.start()
 
     def _on_deadline(self, _signum: int, _frame: FrameType | None) -> None:
         self._log.error("shutdown_aborted", reason="deadline exceeded", deadline_s=self._deadline_s)
         raise ShutdownAbortedError(f"the drain did not finish within {self._deadline_s:g}s")
 
-    def _hard_exit(self) -> None:
-        self._log.error("shutdown_forced", reason="abort did not unwind in time")
-        os._exit(ExitCode.SHUTDOWN_ABORTED)
+    def _on_watchdog(self) -> None:
+        faulthandler.dump_traceback(sys.stderr, all_threads=True)  # where the exit was held
+        if self._drained:
+            self._log.warning("shutdown_forced", reason="closing the clients did not finish in time")
+            self._hard_exit(ExitCode.OK)
+        else:
+            self._log.error("shutdown_forced", reason="the drain did not end in time")
+            self._hard_exit(ExitCode.SHUTDOWN_ABORTED)
 
-    def disarm(self) -> None:
-        """The drain finished: cancel the deadline."""
+    def drained(self) -> None:
+        """The drain finished and committed: the deadline aborts nothing more (the watchdog stays)."""
         signal.setitimer(signal.ITIMER_REAL, 0)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        self._drained = True

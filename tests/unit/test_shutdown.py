@@ -1,24 +1,49 @@
-"""ShutdownSignal: the first signal asks to stop, a second one or the deadline aborts the drain."""
+"""ShutdownSignal: the first signal asks to stop, a second one or the deadline aborts the drain, and a
+watchdog bounds the whole exit."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from consumer.errors import ShutdownAbortedError
+from consumer.errors import ExitCode, ShutdownAbortedError
 from consumer.shutdown import ShutdownSignal
+
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)
+
+
+class HardExits:
+    """Records the watchdog's exit codes instead of ending the test process."""
+
+    def __init__(self) -> None:
+        self.codes: list[int] = []
+        self.called = threading.Event()
+
+    def __call__(self, code: int) -> None:
+        self.codes.append(code)
+        self.called.set()
 
 
 @pytest.fixture(autouse=True)
 def restore_handlers() -> Iterator[None]:
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)}
+    saved = {signum: signal.getsignal(signum) for signum in HANDLED}
     yield
     signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.set_wakeup_fd(-1)
     for signum, handler in saved.items():
         signal.signal(signum, handler)
+
+
+@pytest.fixture
+def hard_exits() -> HardExits:
+    return HardExits()
 
 
 def _stuck_drain(seconds: float) -> None:
@@ -29,37 +54,88 @@ def _stuck_drain(seconds: float) -> None:
 
 
 class TestShutdownSignal:
-    def test_first_signal_requests_a_drain(self) -> None:
+    def test_first_signal_requests_a_drain(self, hard_exits: HardExits) -> None:
         """SIGTERM sets `requested` and raises nothing."""
-        shutdown = ShutdownSignal(deadline_s=30.0)
+        shutdown = ShutdownSignal(deadline_s=30.0, hard_exit=hard_exits)
         shutdown.install()
         signal.raise_signal(signal.SIGTERM)
         assert shutdown.requested
-        shutdown.disarm()
+        shutdown.drained()
 
-    def test_second_signal_aborts(self) -> None:
+    def test_second_signal_aborts(self, hard_exits: HardExits) -> None:
         """A second signal during the drain raises ShutdownAbortedError."""
-        shutdown = ShutdownSignal(deadline_s=30.0)
+        shutdown = ShutdownSignal(deadline_s=30.0, hard_exit=hard_exits)
         shutdown.install()
         signal.raise_signal(signal.SIGINT)
         with pytest.raises(ShutdownAbortedError, match="second signal"):
             signal.raise_signal(signal.SIGTERM)
-        shutdown.disarm()
+        shutdown.drained()
 
-    def test_deadline_aborts_a_drain_that_takes_too_long(self) -> None:
+    def test_deadline_aborts_a_drain_that_takes_too_long(self, hard_exits: HardExits) -> None:
         """When the drain outlives the deadline, ShutdownAbortedError interrupts it."""
-        shutdown = ShutdownSignal(deadline_s=0.2)
+        shutdown = ShutdownSignal(deadline_s=0.2, hard_exit=hard_exits)
         shutdown.install()
         signal.raise_signal(signal.SIGTERM)
         with pytest.raises(ShutdownAbortedError, match=r"did not finish within 0\.2s"):
             _stuck_drain(5.0)
-        shutdown.disarm()
+        shutdown.drained()
 
-    def test_disarm_cancels_the_deadline(self) -> None:
-        """A drain that finishes in time disarms the deadline: no abort follows."""
-        shutdown = ShutdownSignal(deadline_s=0.1)
+    def test_a_finished_drain_cancels_the_deadline(self, hard_exits: HardExits) -> None:
+        """A drain that finishes in time: no abort follows."""
+        shutdown = ShutdownSignal(deadline_s=0.1, grace_s=30.0, hard_exit=hard_exits)
         shutdown.install()
         signal.raise_signal(signal.SIGTERM)
-        shutdown.disarm()
+        shutdown.drained()
         time.sleep(0.3)  # past the deadline: nothing must fire
         assert shutdown.requested
+        assert hard_exits.codes == []
+
+    def test_the_watchdog_ends_an_exit_held_after_the_drain_with_code_ok(self, hard_exits: HardExits) -> None:
+        """Past deadline plus grace, an exit still held up (closing the clients) is ended; the drain
+        had committed everything, so the code is OK."""
+        shutdown = ShutdownSignal(deadline_s=0.1, grace_s=0.1, hard_exit=hard_exits)
+        shutdown.install()
+        signal.raise_signal(signal.SIGTERM)
+        shutdown.drained()
+        assert hard_exits.called.wait(5.0)
+        assert hard_exits.codes == [ExitCode.OK]
+
+    def test_the_watchdog_ends_a_drain_that_cannot_unwind_with_code_3(self, hard_exits: HardExits) -> None:
+        """Past deadline plus grace, a drain that has not finished is ended: exit code 3."""
+        shutdown = ShutdownSignal(deadline_s=0.1, grace_s=0.1, hard_exit=hard_exits)
+        shutdown.install()
+        signal.raise_signal(signal.SIGTERM)
+        with pytest.raises(ShutdownAbortedError):
+            _stuck_drain(5.0)
+        assert hard_exits.called.wait(5.0)
+        assert hard_exits.codes == [ExitCode.SHUTDOWN_ABORTED]
+
+
+def test_the_deadline_holds_while_the_main_thread_never_returns_to_python() -> None:
+    """The main thread stays inside a C call through the signal (as in a blocking client call): its
+    Python handler never runs, yet the process ends at deadline plus grace, exit code 3."""
+    script = textwrap.dedent(
+        """
+        import ctypes, signal, sys
+        from consumer.shutdown import ShutdownSignal
+
+        ShutdownSignal(deadline_s=0.2, grace_s=0.2).install()
+        # The signal goes to another thread; this one sleeps in C for 20 s.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        print("ready", flush=True)
+        ctypes.CDLL(None).sleep(20)
+        sys.exit(0)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        code = child.wait(timeout=15)
+        assert code == ExitCode.SHUTDOWN_ABORTED
+        assert time.monotonic() - started < 10
+    finally:
+        child.kill()
+        child.wait()
