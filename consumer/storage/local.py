@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,12 @@ class LocalPendingFile:
             self._temporary.unlink(missing_ok=True)
 
 
+def probe_name() -> str:
+    """The writability probe's file name, this process's own: group members on one host (or on
+    hosts sharing a mounted root) may check the root at the same moment."""
+    return f".write-probe-{socket.gethostname()}-{os.getpid()}"
+
+
 class LocalStorage:
     """The archive on a local (or mounted) filesystem."""
 
@@ -76,7 +83,7 @@ class LocalStorage:
 
     def check_writable(self) -> None:
         """Create the root if needed and prove a file can be written and removed there."""
-        probe = self.root / ".write-probe"
+        probe = self.root / probe_name()
         with _storage_errors("write to output root", self.root):
             self.root.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"ok")

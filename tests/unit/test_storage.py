@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,7 @@ from consumer.config import OutputSettings, S3Settings
 from consumer.errors import StorageError
 from consumer.naming import FileKind, SegmentFileName
 from consumer.storage import LocalStorage, open_storage
+from consumer.storage.local import probe_name
 from consumer.storage.s3 import S3Storage
 
 DAY = date(2024, 1, 2)
@@ -24,6 +26,17 @@ def _name(
     offset: int = 0, partition: int = 0, kind: FileKind = FileKind.DATA, day: date = DAY
 ) -> SegmentFileName:
     return SegmentFileName(kind, "events", partition, offset, day)
+
+
+def _probe_repeatedly(root: Path, times: int = 500) -> list[str]:
+    """The errors of `times` writability checks of root (run in a process of its own)."""
+    failures: list[str] = []
+    for _ in range(times):
+        try:
+            LocalStorage(root).check_writable()
+        except StorageError as exc:
+            failures.append(str(exc))
+    return failures
 
 
 def _finished(storage: LocalStorage, name: SegmentFileName, payload: bytes = PAYLOAD) -> None:
@@ -170,9 +183,17 @@ class TestCheckWritable:
 
     def test_root_where_no_file_can_be_written(self, tmp_path: Path) -> None:
         """A root where the probe file cannot be written (even as root) raises StorageError naming it."""
-        (tmp_path / ".write-probe").mkdir()  # the probe's name is taken by a folder: the write fails
+        (tmp_path / probe_name()).mkdir()  # the probe's name is taken by a folder: the write fails
         with pytest.raises(StorageError, match=re.escape(str(tmp_path))):
             LocalStorage(tmp_path).check_writable()
+
+    def test_members_sharing_a_root_probe_it_at_the_same_time(self, tmp_path: Path) -> None:
+        """Daemons of one group starting together on one root each write and remove their own probe."""
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(2) as pool:
+            failures = pool.map(_probe_repeatedly, [tmp_path / "archive"] * 2)
+        assert failures == [[], []]
+        assert list((tmp_path / "archive").iterdir()) == []
 
 
 class TestFiles:
