@@ -44,6 +44,9 @@ class ShutdownSignal:
         self._drained = False
         self._watchdog: threading.Timer | None = None
         self._watchdog_lock = threading.Lock()
+        self._uninstalled = False
+        self._saved_handlers: dict[int, signal.Handlers | Callable[..., object] | int | None] = {}
+        self._wakeup_fds: tuple[int, int] | None = None
         self._log = structlog.get_logger(component="shutdown")
 
     @property
@@ -52,23 +55,49 @@ class ShutdownSignal:
 
     def install(self) -> None:
         """Handlers for SIGTERM, SIGINT and SIGALRM, and the thread that arms the watchdog."""
+        for signum in (*STOP_SIGNALS, signal.SIGALRM):
+            self._saved_handlers[signum] = signal.getsignal(signum)
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
         signal.signal(signal.SIGALRM, self._on_deadline)
         # Python's own C-level handler writes each signal's number here as it arrives.
         read_fd, write_fd = os.pipe()
+        self._wakeup_fds = (read_fd, write_fd)
         os.set_blocking(write_fd, False)
         signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         threading.Thread(target=self._watch, args=(read_fd,), name="shutdown-watch", daemon=True).start()
 
+    def uninstall(self) -> None:
+        """Undo install(): the previous handlers, no deadline, no watchdog, the watch thread ended.
+
+        The daemon never calls it (the watchdog must outlast the drain); a process that embeds the
+        archiver, or a test, does.
+        """
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        with self._watchdog_lock:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = None
+            self._uninstalled = True
+        if self._wakeup_fds is not None:
+            signal.set_wakeup_fd(-1)
+            os.close(self._wakeup_fds[1])  # the watch thread reads the end of the pipe and returns
+            self._wakeup_fds = None
+        for signum, handler in self._saved_handlers.items():
+            signal.signal(signum, handler)
+        self._saved_handlers.clear()
+
     def _watch(self, read_fd: int) -> None:
-        while received := os.read(read_fd, 64):
-            if any(signum in STOP_SIGNALS for signum in received):
-                self._arm_watchdog()
+        try:
+            while received := os.read(read_fd, 64):
+                if any(signum in STOP_SIGNALS for signum in received):
+                    self._arm_watchdog()
+        finally:
+            os.close(read_fd)
 
     def _arm_watchdog(self) -> None:
         with self._watchdog_lock:
-            if self._watchdog is None:
+            if self._watchdog is None and not self._uninstalled:
                 self._watchdog = threading.Timer(self._deadline_s + self._grace_s, self._on_watchdog)
                 self._watchdog.daemon = True
                 self._watchdog.start()

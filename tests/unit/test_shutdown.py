@@ -9,14 +9,15 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from consumer.errors import ExitCode, ShutdownAbortedError
-from consumer.shutdown import ShutdownSignal
+from consumer.shutdown import HARD_EXIT_GRACE_S, ShutdownSignal
 
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGALRM)
+Installer = Callable[..., ShutdownSignal]
 
 
 class HardExits:
@@ -31,19 +32,25 @@ class HardExits:
         self.called.set()
 
 
-@pytest.fixture(autouse=True)
-def restore_handlers() -> Iterator[None]:
-    saved = {signum: signal.getsignal(signum) for signum in HANDLED}
-    yield
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.set_wakeup_fd(-1)
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)
-
-
 @pytest.fixture
 def hard_exits() -> HardExits:
     return HardExits()
+
+
+@pytest.fixture
+def install(hard_exits: HardExits) -> Iterator[Installer]:
+    """Installs ShutdownSignals that exit through hard_exits; uninstalls them after the test."""
+    installed: list[ShutdownSignal] = []
+
+    def make(deadline_s: float, grace_s: float = HARD_EXIT_GRACE_S) -> ShutdownSignal:
+        shutdown = ShutdownSignal(deadline_s, grace_s, hard_exit=hard_exits)
+        shutdown.install()
+        installed.append(shutdown)
+        return shutdown
+
+    yield make
+    for shutdown in reversed(installed):
+        shutdown.uninstall()
 
 
 def _stuck_drain(seconds: float) -> None:
@@ -54,61 +61,76 @@ def _stuck_drain(seconds: float) -> None:
 
 
 class TestShutdownSignal:
-    def test_first_signal_requests_a_drain(self, hard_exits: HardExits) -> None:
+    def test_first_signal_requests_a_drain(self, install: Installer) -> None:
         """SIGTERM sets `requested` and raises nothing."""
-        shutdown = ShutdownSignal(deadline_s=30.0, hard_exit=hard_exits)
-        shutdown.install()
+        shutdown = install(deadline_s=30.0)
         signal.raise_signal(signal.SIGTERM)
         assert shutdown.requested
         shutdown.drained()
 
-    def test_second_signal_aborts(self, hard_exits: HardExits) -> None:
+    def test_second_signal_aborts(self, install: Installer) -> None:
         """A second signal during the drain raises ShutdownAbortedError."""
-        shutdown = ShutdownSignal(deadline_s=30.0, hard_exit=hard_exits)
-        shutdown.install()
+        shutdown = install(deadline_s=30.0)
         signal.raise_signal(signal.SIGINT)
         with pytest.raises(ShutdownAbortedError, match="second signal"):
             signal.raise_signal(signal.SIGTERM)
         shutdown.drained()
 
-    def test_deadline_aborts_a_drain_that_takes_too_long(self, hard_exits: HardExits) -> None:
+    def test_deadline_aborts_a_drain_that_takes_too_long(self, install: Installer) -> None:
         """When the drain outlives the deadline, ShutdownAbortedError interrupts it."""
-        shutdown = ShutdownSignal(deadline_s=0.2, hard_exit=hard_exits)
-        shutdown.install()
+        shutdown = install(deadline_s=0.2)
         signal.raise_signal(signal.SIGTERM)
         with pytest.raises(ShutdownAbortedError, match=r"did not finish within 0\.2s"):
             _stuck_drain(5.0)
         shutdown.drained()
 
-    def test_a_finished_drain_cancels_the_deadline(self, hard_exits: HardExits) -> None:
+    def test_a_finished_drain_cancels_the_deadline(self, install: Installer, hard_exits: HardExits) -> None:
         """A drain that finishes in time: no abort follows."""
-        shutdown = ShutdownSignal(deadline_s=0.1, grace_s=30.0, hard_exit=hard_exits)
-        shutdown.install()
+        shutdown = install(deadline_s=0.1, grace_s=30.0)
         signal.raise_signal(signal.SIGTERM)
         shutdown.drained()
         time.sleep(0.3)  # past the deadline: nothing must fire
         assert shutdown.requested
         assert hard_exits.codes == []
 
-    def test_the_watchdog_ends_an_exit_held_after_the_drain_with_code_ok(self, hard_exits: HardExits) -> None:
+    def test_the_watchdog_ends_an_exit_held_after_the_drain_with_code_ok(
+        self, install: Installer, hard_exits: HardExits
+    ) -> None:
         """Past deadline plus grace, an exit still held up (closing the clients) is ended; the drain
         had committed everything, so the code is OK."""
-        shutdown = ShutdownSignal(deadline_s=0.1, grace_s=0.1, hard_exit=hard_exits)
-        shutdown.install()
+        shutdown = install(deadline_s=0.1, grace_s=0.1)
         signal.raise_signal(signal.SIGTERM)
         shutdown.drained()
         assert hard_exits.called.wait(5.0)
         assert hard_exits.codes == [ExitCode.OK]
 
-    def test_the_watchdog_ends_a_drain_that_cannot_unwind_with_code_3(self, hard_exits: HardExits) -> None:
+    def test_the_watchdog_ends_a_drain_that_cannot_unwind_with_code_3(
+        self, install: Installer, hard_exits: HardExits
+    ) -> None:
         """Past deadline plus grace, a drain that has not finished is ended: exit code 3."""
-        shutdown = ShutdownSignal(deadline_s=0.1, grace_s=0.1, hard_exit=hard_exits)
-        shutdown.install()
+        install(deadline_s=0.1, grace_s=0.1)
         signal.raise_signal(signal.SIGTERM)
         with pytest.raises(ShutdownAbortedError):
             _stuck_drain(5.0)
         assert hard_exits.called.wait(5.0)
         assert hard_exits.codes == [ExitCode.SHUTDOWN_ABORTED]
+
+
+def test_uninstall_restores_the_handlers_and_stops_the_watchdog(hard_exits: HardExits) -> None:
+    """After uninstall(), the previous handlers are back, the watch thread has ended, and a watchdog
+    armed by an earlier signal never fires."""
+    before = {signum: signal.getsignal(signum) for signum in HANDLED}
+    shutdown = ShutdownSignal(deadline_s=0.1, grace_s=0.1, hard_exit=hard_exits)
+    shutdown.install()
+    signal.raise_signal(signal.SIGTERM)
+    shutdown.drained()
+    shutdown.uninstall()
+    assert {signum: signal.getsignal(signum) for signum in HANDLED} == before
+    deadline = time.monotonic() + 5.0
+    while any(thread.name == "shutdown-watch" for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the watch thread is still running"
+        time.sleep(0.01)
+    assert not hard_exits.called.wait(0.5)  # past deadline plus grace
 
 
 def test_the_deadline_holds_while_the_main_thread_never_returns_to_python() -> None:
@@ -117,7 +139,7 @@ def test_the_deadline_holds_while_the_main_thread_never_returns_to_python() -> N
     script = textwrap.dedent(
         """
         import ctypes, signal, sys
-        from consumer.shutdown import ShutdownSignal
+        from consumer.shutdown import HARD_EXIT_GRACE_S, ShutdownSignal
 
         ShutdownSignal(deadline_s=0.2, grace_s=0.2).install()
         # The signal goes to another thread; this one sleeps in C for 20 s.
