@@ -46,7 +46,8 @@ class ShutdownSignal:
         self._watchdog_lock = threading.Lock()
         self._uninstalled = False
         self._saved_handlers: dict[int, signal.Handlers | Callable[..., object] | int | None] = {}
-        self._wakeup_fds: tuple[int, int] | None = None
+        self._wakeup_fd: int | None = None  # the pipe's write end, while installed
+        self._previous_wakeup_fd = -1
         self._log = structlog.get_logger(component="shutdown")
 
     @property
@@ -62,9 +63,9 @@ class ShutdownSignal:
         signal.signal(signal.SIGALRM, self._on_deadline)
         # Python's own C-level handler writes each signal's number here as it arrives.
         read_fd, write_fd = os.pipe()
-        self._wakeup_fds = (read_fd, write_fd)
+        self._wakeup_fd = write_fd
         os.set_blocking(write_fd, False)
-        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        self._previous_wakeup_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         threading.Thread(target=self._watch, args=(read_fd,), name="shutdown-watch", daemon=True).start()
 
     def uninstall(self) -> None:
@@ -79,10 +80,10 @@ class ShutdownSignal:
                 self._watchdog.cancel()
             self._watchdog = None
             self._uninstalled = True
-        if self._wakeup_fds is not None:
-            signal.set_wakeup_fd(-1)
-            os.close(self._wakeup_fds[1])  # the watch thread reads the end of the pipe and returns
-            self._wakeup_fds = None
+        if self._wakeup_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            os.close(self._wakeup_fd)  # the watch thread reads the end of the pipe and returns
+            self._wakeup_fd = None
         for signum, handler in self._saved_handlers.items():
             signal.signal(signum, handler)
         self._saved_handlers.clear()

@@ -117,15 +117,18 @@ class TestShutdownSignal:
 
 
 def test_uninstall_restores_the_handlers_and_stops_the_watchdog(hard_exits: HardExits) -> None:
-    """After uninstall(), the previous handlers are back, the watch thread has ended, and a watchdog
-    armed by an earlier signal never fires."""
+    """After uninstall(), the previous handlers and wakeup fd are back, the watch thread has ended,
+    and a watchdog armed by an earlier signal never fires."""
     before = {signum: signal.getsignal(signum) for signum in HANDLED}
+    wakeup_fd_before = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(wakeup_fd_before)
     shutdown = ShutdownSignal(deadline_s=0.1, grace_s=0.1, hard_exit=hard_exits)
     shutdown.install()
     signal.raise_signal(signal.SIGTERM)
     shutdown.drained()
     shutdown.uninstall()
     assert {signum: signal.getsignal(signum) for signum in HANDLED} == before
+    assert signal.set_wakeup_fd(wakeup_fd_before) == wakeup_fd_before
     deadline = time.monotonic() + 5.0
     while any(thread.name == "shutdown-watch" for thread in threading.enumerate()):
         assert time.monotonic() < deadline, "the watch thread is still running"
