@@ -145,8 +145,10 @@ def test_the_deadline_holds_while_the_main_thread_never_returns_to_python() -> N
         from consumer.shutdown import HARD_EXIT_GRACE_S, ShutdownSignal
 
         ShutdownSignal(deadline_s=0.2, grace_s=0.2).install()
-        # The signal goes to another thread; this one sleeps in C for 20 s.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        # The signals go to another thread; this one sleeps in C for 20 s. SIGALRM is blocked too,
+        # as in a client call that resumes after signals: should the handler still run before the
+        # sleep begins and set the deadline's alarm, the alarm cannot cut the sleep short either.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGALRM})
         print("ready", flush=True)
         ctypes.CDLL(None).sleep(20)
         sys.exit(0)
