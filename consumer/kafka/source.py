@@ -209,7 +209,27 @@ class KafkaSource:
             add_value(message.value())
             if add_headers is not None:
                 add_headers(headers_of(message))
+        for batch in batches.values():
+            self._note_end(batch, ends)
         return Poll(list(batches.values()), ends)
+
+    def _note_end(self, batch: RawBatch, ends: dict[TopicPartition, int]) -> None:
+        """Report the batch's partition as read to its end when its last record is the last one the
+        broker held at the client's latest fetch from it (the high watermark the client keeps).
+
+        The end-of-partition event says the same one fetch later: the broker holds a fetch that
+        finds nothing new for up to `fetch.wait.max.ms` (500 ms by default). The event still
+        covers a partition whose end is a transaction marker rather than a record.
+        """
+        tp = batch.tp
+        try:
+            _, high = self._consumer.get_watermark_offsets(
+                ck.TopicPartition(tp.topic, tp.partition), cached=True
+            )
+        except ck.KafkaException:
+            return  # nothing known for the partition: its end-of-partition event will tell
+        if high == batch.offsets[-1] + 1:
+            ends[tp] = max(high, ends.get(tp, high))
 
     def _on_message_error(self, error: ck.KafkaError) -> None:
         if error.fatal() or error.code() in MISSING_TOPIC_ERRORS:

@@ -109,6 +109,30 @@ def test_poll_reports_where_each_partition_was_read_to_its_end(
     assert last == {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 2}
 
 
+def test_the_poll_that_takes_a_partitions_last_record_reports_its_end(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """The end comes with the last record, not with the next fetch: here the broker would hold that
+    fetch for 30 s (fetch.wait.max.ms), so a file would finish that much later than its idle timeout."""
+    topic = topic_factory(2)
+    produce(kafka_bootstrap, topic, [(i % 2, None, f'{{"i":{i}}}'.encode()) for i in range(7)])
+    source = _source(kafka_bootstrap, topic, group_id, properties={"fetch.wait.max.ms": 30_000})
+    source.subscribe(RecordingListener())
+    last = {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 2}
+    ends_with_last_record: dict[TopicPartition, int | None] = {}
+    deadline = time.monotonic() + 20.0
+    try:
+        while len(ends_with_last_record) < 2:
+            assert time.monotonic() < deadline, f"last records taken: {ends_with_last_record}"
+            poll = source.poll()
+            for batch in poll.batches:
+                if batch.offsets[-1] == last[batch.tp]:
+                    ends_with_last_record[batch.tp] = poll.ends.get(batch.tp)
+    finally:
+        source.close()
+    assert ends_with_last_record == {TopicPartition(topic, 0): 4, TopicPartition(topic, 1): 3}
+
+
 def test_listener_chooses_the_start_offset(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
 ) -> None:
