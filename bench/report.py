@@ -31,6 +31,7 @@ class Run:
     mode: str
     command: str
     machine: dict[str, str]
+    archiver_idle_s: float
     quix_commit_interval_s: float
 
     @property
@@ -265,27 +266,28 @@ def markdown(run: Run, results: list[Result]) -> str:
         f"# Benchmark {run.stamp} ({run.mode})\n\n"
         f"Command: `{run.command}`\n\n"
         f"Machine:\n{machine_lines}\n\n"
-        "Systems: (a) consume ceiling, (b) encode ceiling, (c) kafka-parquet-archiver, (d) Quix Streams "
+        "Systems: (a) consume ceiling, (b) encode ceiling, (c) kafka-parquet-archiver, "
+        f"file_max_idle_s={run.archiver_idle_s:g} s, (d) Quix Streams "
         f"LocalFileSink + ParquetFormat(zstd), commit_interval={run.quix_commit_interval_s:g} s. "
         "(c) and (d): process start until every offset is committed; RSS sampled every 50 ms. "
         f"{_rounds_sentence(_rounds(results))}\n\n"
         f"{table(results)}\n\n"
         f"Targets:\n\n{targets_table(targets(results))}\n\n"
-        f"{_flowing_section(flowing_table(results))}"
+        f"{_flowing_section(flowing_table(results), run.archiver_idle_s)}"
         f"{NOTES}\n"
         f"![throughput and RSS]({run.name}.png)\n"
     )
 
 
-def _flowing_section(rows: str) -> str:
+def _flowing_section(rows: str, idle_s: float) -> str:
     if not rows:
         return ""
     return (
         "Not a target: (c) without its start-up and finish. Its stats events (one a second, cumulative "
         "records taken) give its rate from the first event at or past 10% of the topic to the last at "
         "or below 90%; "
-        "the end-to-end time also holds the process start-up, the group join, the 0.5 s idle timeout "
-        f"and the last row groups.\n\n{rows}\n\n"
+        f"the end-to-end time also holds the process start-up, the group join, the {idle_s:g} s idle "
+        f"timeout and the last row groups.\n\n{rows}\n\n"
     )
 
 

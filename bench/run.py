@@ -1,7 +1,7 @@
 """Run the benchmark: produce each workload once, then measure every system on it in the same run.
 
     python -m bench.run [--quick] [--repeat N] [--workloads W1,W2,W3] [--systems a,b,c,d]
-                        [--records N] [--partitions N] [--quix-commit-interval S]
+                        [--records N] [--partitions N] [--archiver-idle S] [--quix-commit-interval S]
 
 Systems: (a) the consume ceiling, (b) the encode ceiling, (c) kafka-parquet-archiver and
 (d) Quix Streams' file sink writing Parquet, both end to end (process start until every offset is
@@ -28,6 +28,7 @@ from bench import charts, report
 from bench.broker import PARTITIONS, produce, start_broker, stop_broker
 from bench.measure import Job, Result
 from bench.systems import (
+    ARCHIVER_IDLE_S,
     QUIX_COMMIT_INTERVAL_S,
     consume_ceiling,
     encode_ceiling,
@@ -47,17 +48,17 @@ RECORDS = {
 FIXED_SCHEMA = {"W1", "W2"}  # (b) encodes against one schema; W3's churning keys have none
 
 
-def systems(commit_interval_s: float) -> dict[str, Callable[[Job], Result]]:
+def systems(idle_s: float, commit_interval_s: float) -> dict[str, Callable[[Job], Result]]:
     return {
         "a": consume_ceiling,
         "b": encode_ceiling,
-        "c": run_archiver,
+        "c": lambda job: run_archiver(job, idle_s),
         "d": lambda job: run_quix(job, commit_interval_s),
     }
 
 
-def measure(job: Job, chosen: list[str], commit_interval_s: float) -> list[Result]:
-    runners = systems(commit_interval_s)
+def measure(job: Job, chosen: list[str], idle_s: float, commit_interval_s: float) -> list[Result]:
+    runners = systems(idle_s, commit_interval_s)
     letters = [letter for letter in chosen if letter != "b" or job.workload in FIXED_SCHEMA]
     return [runners[letter](job) for letter in letters]
 
@@ -79,6 +80,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--partitions", type=int, default=PARTITIONS, help=f"partitions of each topic (default {PARTITIONS})"
     )
     parser.add_argument(
+        "--archiver-idle",
+        type=float,
+        default=ARCHIVER_IDLE_S,
+        help=f"(c)'s file_max_idle_s, seconds (default {ARCHIVER_IDLE_S:g}: see bench/systems.py)",
+    )
+    parser.add_argument(
         "--quix-commit-interval",
         type=float,
         default=QUIX_COMMIT_INTERVAL_S,
@@ -91,6 +98,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--records must be at least 1, not {args.records}")
     if args.partitions < 1:
         parser.error(f"--partitions must be at least 1, not {args.partitions}")
+    if args.archiver_idle <= 0:
+        parser.error(f"--archiver-idle must be above 0, not {args.archiver_idle:g}")
     return args
 
 
@@ -118,7 +127,7 @@ def main() -> int:
             )
             job = Job(bootstrap, workload, topic, count, input_bytes, work)
             for round_ in range(1, args.repeat + 1):
-                measured = measure(job, chosen, args.quix_commit_interval)
+                measured = measure(job, chosen, args.archiver_idle, args.quix_commit_interval)
                 results += [replace(result, round=round_) for result in measured]
             print(report.table([r for r in results if r.workload == workload]), flush=True)
     finally:
@@ -129,6 +138,7 @@ def main() -> int:
         mode=mode,
         command=shlex.join(["python", "-m", "bench.run", *sys.argv[1:]]),
         machine=report.machine(quix_versions()),
+        archiver_idle_s=args.archiver_idle,
         quix_commit_interval_s=args.quix_commit_interval,
     )
     markdown = report.markdown(run, results)

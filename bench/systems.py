@@ -68,10 +68,18 @@ def encode_ceiling(job: Job) -> Result:
 # --- (c), (d): daemons --------------------------------------------------------------------------
 
 
-def archiver_settings(bootstrap: str, topic: str, group: str, root: Path) -> dict[str, Any]:
-    """The archiver's benchmark settings: the defaults, but files finish 0.5 s after the last record,
-    and a 32 MiB buffer budget with 8 MiB row groups (the defaults, 512 MiB and 64 MiB, are sized
-    for production hosts; memory is bounded by these two settings, see docs/operations.md). A
+# How long (c) waits after a partition's last record before finishing its file (file_max_idle_s).
+# It is waiting, not work, and it is part of (c)'s end-to-end time; `bench.run --archiver-idle`
+# measures others.
+ARCHIVER_IDLE_S = 0.5
+
+
+def archiver_settings(
+    bootstrap: str, topic: str, group: str, root: Path, idle_s: float = ARCHIVER_IDLE_S
+) -> dict[str, Any]:
+    """The archiver's benchmark settings: the defaults, but files finish `idle_s` after the last
+    record, and a 32 MiB buffer budget with 8 MiB row groups (the defaults, 512 MiB and 64 MiB, are
+    sized for production hosts; memory is bounded by these two settings, see docs/operations.md). A
     `stats` event every second gives its rate while records flow (bench/progress.py)."""
     return {
         "kafka": {
@@ -81,7 +89,7 @@ def archiver_settings(bootstrap: str, topic: str, group: str, root: Path) -> dic
             "poll_timeout_s": 0.1,
         },
         "output": {"root": str(root)},
-        "rotation": {"file_max_idle_s": 0.5, "row_group_max_bytes": 8 * 1024 * 1024},
+        "rotation": {"file_max_idle_s": idle_s, "row_group_max_bytes": 8 * 1024 * 1024},
         "memory": {"max_buffered_bytes": 32 * 1024 * 1024},
         "stats": {"interval_s": 1.0},
     }
@@ -97,11 +105,11 @@ def _fresh_group(name: str, job: Job) -> tuple[str, Path]:
     return group, folder
 
 
-def run_archiver(job: Job) -> Result:
+def run_archiver(job: Job, idle_s: float = ARCHIVER_IDLE_S) -> Result:
     group, work = _fresh_group("archiver", job)
     root = work / "archive"
     config = work / "archiver.toml"
-    config.write_text(tomli_w.dumps(archiver_settings(job.bootstrap, job.topic, group, root)))
+    config.write_text(tomli_w.dumps(archiver_settings(job.bootstrap, job.topic, group, root, idle_s)))
     command = [sys.executable, "-m", "consumer", "--log-format", "json", "run", "--config", str(config)]
     log = work / "archiver.log"
     result = run_daemon(Daemon("c archiver", command, REPO, group, root, log), job)

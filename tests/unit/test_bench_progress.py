@@ -49,6 +49,6 @@ class TestFlowingTable:
     def test_left_out_of_the_report_without_a_flowing_rate(self) -> None:
         """Runs without stats (or too short) add no section to the report."""
         results = [_result("a consume ceiling", 500), _result("c archiver", 100)]
-        run = Run("20261127T000000Z", "quick", "python -m bench.run", {}, 1.0)
+        run = Run("20261127T000000Z", "quick", "python -m bench.run", {}, 0.5, 1.0)
         assert flowing_table(results) == ""
         assert "while records flowed" not in markdown(run, results)
