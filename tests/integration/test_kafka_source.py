@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pytest
 
 from consumer.config import KafkaSettings
 from consumer.errors import KafkaFatalError, KafkaUnavailableError
 from consumer.kafka import KafkaSource
-from consumer.records import RawBatch, TopicPartition
+from consumer.records import Poll, RawBatch, TopicPartition
 from tests.support.kafka_tools import committed_offsets, produce
 
 
@@ -48,13 +48,33 @@ def _source(bootstrap: str, topic: str, group: str, **extra: object) -> KafkaSou
     return KafkaSource(settings, statistics_interval_s=1.0, on_lag=lambda _lag: None)
 
 
+def _polls(
+    source: KafkaSource, done: Callable[[], bool], progress: Callable[[], str], timeout_s: float = 60.0
+) -> Iterator[Poll]:
+    """The source's polls until `done()`; fails the test with `progress()` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, progress()
+        yield source.poll()
+
+
 def _poll_until(source: KafkaSource, count: int, timeout_s: float = 60.0) -> list[RawBatch]:
     batches: list[RawBatch] = []
-    deadline = time.monotonic() + timeout_s
-    while sum(map(len, batches)) < count:
-        assert time.monotonic() < deadline, f"only {sum(map(len, batches))} of {count} records arrived"
-        batches.extend(source.poll().batches)
+    for poll in _polls(
+        source,
+        lambda: sum(map(len, batches)) >= count,
+        lambda: f"only {sum(map(len, batches))} of {count} records arrived",
+        timeout_s,
+    ):
+        batches.extend(poll.batches)
     return batches
+
+
+def _four_and_three_records(bootstrap: str, topic_factory: Callable[[int], str]) -> str:
+    """A topic of two partitions: offsets 0-3 in partition 0, 0-2 in partition 1."""
+    topic = topic_factory(2)
+    produce(bootstrap, topic, [(i % 2, None, f'{{"i":{i}}}'.encode()) for i in range(7)])
+    return topic
 
 
 def test_poll_groups_records_by_partition_in_offset_order(
@@ -88,18 +108,14 @@ def test_poll_reports_where_each_partition_was_read_to_its_end(
 ) -> None:
     """Once a partition's records are taken, a poll reports its end offset (the offset after its
     last record), so that rotation can tell a quiet partition from one the client has not served."""
-    topic = topic_factory(2)
-    produce(kafka_bootstrap, topic, [(i % 2, None, f'{{"i":{i}}}'.encode()) for i in range(7)])
+    topic = _four_and_three_records(kafka_bootstrap, topic_factory)
     source = _source(kafka_bootstrap, topic, group_id)
     source.wait_for_cluster(stopping=lambda: False)
     source.subscribe(RecordingListener())
     last: dict[TopicPartition, int] = {}
     ends: dict[TopicPartition, int] = {}
-    deadline = time.monotonic() + 60.0
     try:
-        while len(ends) < 2:
-            assert time.monotonic() < deadline, f"ends reported: {ends}, records: {last}"
-            poll = source.poll()
+        for poll in _polls(source, lambda: len(ends) >= 2, lambda: f"ends reported: {ends}, records: {last}"):
             for batch in poll.batches:
                 last[batch.tp] = batch.offsets[-1]
             ends.update(poll.ends)
@@ -114,17 +130,18 @@ def test_the_poll_that_takes_a_partitions_last_record_reports_its_end(
 ) -> None:
     """The end comes with the last record, not with the next fetch: here the broker would hold that
     fetch for 30 s (fetch.wait.max.ms), so a file would finish that much later than its idle timeout."""
-    topic = topic_factory(2)
-    produce(kafka_bootstrap, topic, [(i % 2, None, f'{{"i":{i}}}'.encode()) for i in range(7)])
+    topic = _four_and_three_records(kafka_bootstrap, topic_factory)
     source = _source(kafka_bootstrap, topic, group_id, properties={"fetch.wait.max.ms": 30_000})
     source.subscribe(RecordingListener())
     last = {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 2}
     ends_with_last_record: dict[TopicPartition, int | None] = {}
-    deadline = time.monotonic() + 20.0
     try:
-        while len(ends_with_last_record) < 2:
-            assert time.monotonic() < deadline, f"last records taken: {ends_with_last_record}"
-            poll = source.poll()
+        for poll in _polls(
+            source,
+            lambda: len(ends_with_last_record) >= 2,
+            lambda: f"last records taken: {ends_with_last_record}",
+            timeout_s=20.0,
+        ):
             for batch in poll.batches:
                 if batch.offsets[-1] == last[batch.tp]:
                     ends_with_last_record[batch.tp] = poll.ends.get(batch.tp)
