@@ -285,10 +285,18 @@ class KafkaSource:
         starts = self._subscriber().assigned(self.committed(assigned))
         consumer.incremental_assign(
             [
-                ck.TopicPartition(tp.topic, tp.partition, ck.OFFSET_STORED if start is None else start)
+                ck.TopicPartition(tp.topic, tp.partition, self._reset_offset if start is None else start)
                 for tp, start in starts.items()
             ]
         )
+
+    @property
+    def _reset_offset(self) -> int:
+        """Where a partition with nothing committed and nothing archived starts: the log end that
+        auto_offset_reset names, given to the client directly. (Told to start at the committed
+        offset instead, the client would ask the group for it again, and on finding none wait
+        100 ms before it looks the log end up.)"""
+        return ck.OFFSET_BEGINNING if self._settings.auto_offset_reset == "earliest" else ck.OFFSET_END
 
     def _on_revoke(self, _consumer: ck.Consumer, partitions: list[ck.TopicPartition]) -> None:
         self._subscriber().revoked([TopicPartition(item.topic, item.partition) for item in partitions])

@@ -165,6 +165,66 @@ def test_listener_chooses_the_start_offset(
     assert [offset for batch in batches for offset in batch.offsets] == [7, 8, 9]
 
 
+@pytest.mark.parametrize(("reset", "expected"), [("earliest", [0, 1, 2, 3, 4, 5, 6]), ("latest", [5, 6])])
+def test_a_partition_with_no_start_begins_where_auto_offset_reset_says(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, reset: str, expected: list[int]
+) -> None:
+    """Nothing committed, nothing archived: "earliest" reads the records already there, "latest"
+    only those produced after the member reached the log's end."""
+    topic = topic_factory(1)
+    produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(5)])
+    source = _source(kafka_bootstrap, topic, group_id, auto_offset_reset=reset)
+    source.subscribe(RecordingListener())
+    offsets: list[int] = []
+    ends: dict[TopicPartition, int] = {}
+    try:
+        for poll in _polls(source, lambda: bool(ends), lambda: f"no end reported; records: {offsets}"):
+            offsets.extend(offset for batch in poll.batches for offset in batch.offsets)
+            ends.update(poll.ends)
+        produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(2)])
+        offsets.extend(offset for batch in _poll_until(source, 2) for offset in batch.offsets)
+    finally:
+        source.close()
+    assert offsets == expected
+
+
+class TimedListener(RecordingListener):
+    """Records when each assignment was handed to the client (just after this call returns)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.assigned_at: float | None = None
+
+    def assigned(self, committed: Mapping[TopicPartition, int | None]) -> Mapping[TopicPartition, int | None]:
+        self.assigned_at = time.monotonic()
+        return super().assigned(committed)
+
+
+def test_a_new_groups_first_records_do_not_wait_for_an_offset_lookup_retry(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """A partition with no committed offset is handed to the client at the log's start, so the
+    client does not ask the group for an offset again and, finding none, wait 100 ms (a fixed
+    delay in librdkafka) before it looks the start up. The quickest of three new groups is timed,
+    so that one slow fetch on a busy machine cannot fail the test; without the fix none is under
+    100 ms."""
+    topic = topic_factory(1)
+    produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(3)])
+    waits: list[float] = []
+    for attempt in range(3):
+        listener = TimedListener()
+        # A poll returns once its timeout is over when fewer records than it asks for are there.
+        source = _source(kafka_bootstrap, topic, f"{group_id}-{attempt}", poll_timeout_s=0.01)
+        source.subscribe(listener)
+        try:
+            _poll_until(source, 1)
+            assert listener.assigned_at is not None
+            waits.append(time.monotonic() - listener.assigned_at)
+        finally:
+            source.close()
+    assert min(waits) < 0.1, f"first records came {waits} s after assignment"
+
+
 def test_commit_stores_next_offsets_for_the_group(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
 ) -> None:
