@@ -434,20 +434,27 @@ class TestColumnAdmission:
         assert conversion.batch.column("a").type == pa.int64()
         assert conversion.batch.column("a").to_pylist() == [None]
 
-    @pytest.mark.parametrize("sparse", [False, True])
-    def test_each_column_holds_its_keys_values_row_by_row(self, sparse: bool) -> None:
-        """Values land in their own column and row whether every row has every key or not."""
+    @pytest.mark.parametrize("layout", ["every key", "sparse", "one key swapped"])
+    def test_each_column_holds_its_keys_values_row_by_row(self, layout: str) -> None:
+        """Values land in their own column and row whether every row has exactly the file's keys,
+        some rows lack one, or some have as many keys but one of them new."""
         archive = _Archive()
         archive.add([{"a": 0, "b": "0", "c": 0.5}])
-        rows = [{"c": index + 0.5, "a": index, "b": str(index)} for index in range(1, 300)]
-        if sparse:
-            for row in rows[::7]:
+        rows: list[dict[str, Any]] = [
+            {"c": index + 0.5, "a": index, "b": str(index)} for index in range(1, 300)
+        ]
+        for row in rows[::7]:
+            if layout == "sparse":
                 del row["b"]
+            elif layout == "one key swapped":
+                row["d"] = row.pop("b")
         conversion = archive.add(rows)
         assert conversion.batch is not None
         assert conversion.batch.column("a").to_pylist() == [row["a"] for row in rows]
         assert conversion.batch.column("b").to_pylist() == [row.get("b") for row in rows]
         assert conversion.batch.column("c").to_pylist() == [row["c"] for row in rows]
+        if layout == "one key swapped":
+            assert conversion.batch.column("d").to_pylist() == [row.get("d") for row in rows]
 
     def test_batch_schema_is_the_file_schema(self) -> None:
         """Each converted batch has exactly the file's Arrow schema at that moment."""
@@ -476,6 +483,15 @@ class TestWidening:
         assert _kinds(archive) == {"a": Kind.INT64}
         assert _column(archive, "a") == [1, EXACT_FLOAT_INT + 1, None]
         assert _extras(archive) == [None, None, {"a": 2.5}]
+
+    def test_an_int_beyond_int64_moved_to_extra_does_not_block_widening(self) -> None:
+        """Only the ints the column holds count: one beyond int64 lives in _extra as exact JSON text."""
+        archive = _Archive()
+        archive.add([{"a": 1}, {"a": INT64_MAX + 6}])
+        archive.add([{"a": 2.5}])
+        assert _kinds(archive) == {"a": Kind.FLOAT64}
+        assert _column(archive, "a") == [1.0, None, 2.5]
+        assert _extras(archive) == [None, {"a": INT64_MAX + 6}, None]
 
     def test_no_widening_when_an_earlier_batch_held_ints_beyond_2_53(self) -> None:
         """Ints beyond 2**53 buffered in the open file also block widening, so nothing is rounded."""
