@@ -1,7 +1,9 @@
 """One iteration: poll -> route by partition -> ingest -> rotate -> commit durable offsets.
 
 Time is read once per iteration. Rotation by age and idleness is checked for every partition on
-every iteration, so a quiet partition finishes its file even when nothing arrives. Files opened
+every iteration, so a quiet partition finishes its file even when nothing arrives, and a poll waits
+for records no longer than until the next file comes due by the clock: timers fire on time, not up
+to a poll's timeout late. Files opened
 together come due together by the clock, so finishing them is sliced: once an iteration has spent
 CLOCK_FINISH_SLICE_S finishing such files, the others wait for the next iteration, one poll later.
 Offsets are committed only from finished segments, once per iteration for all partitions together.
@@ -9,6 +11,7 @@ Offsets are committed only from finished segments, once per iteration for all pa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -35,7 +38,9 @@ class IterationObserver(Protocol):
 class RecordSource(Protocol):
     """Where records come from and where durable offsets go (the Kafka consumer, in production)."""
 
-    def poll(self) -> Poll: ...
+    def poll(self, max_wait_s: float) -> Poll:
+        """Records, after waiting for them at most `max_wait_s` (and at most the source's own timeout)."""
+        ...
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
 
@@ -59,13 +64,14 @@ class ArchiveLoop:
         self._clock = clock
         self._observers = list(observers)
         self._clock_finish_s = 0.0  # spent in this iteration finishing files due by the clock
+        self._clock_due_at = math.inf  # when the next open file comes due by the clock
 
     def run(self, stop: Callable[[], bool]) -> None:
         while not stop():
             self.iterate()
 
     def iterate(self) -> None:
-        poll = self._source.poll()
+        poll = self._source.poll(max(0.0, self._clock_due_at - self._clock.monotonic()))
         now, wall_now = self._clock.monotonic(), self._clock.wall()
         durable = self._assignment.take_pending()
         self._clock_finish_s = 0.0
@@ -78,8 +84,10 @@ class ArchiveLoop:
         for tp, end_offset in poll.ends.items():
             if (writer := self._assignment.writer(tp)) is not None:
                 writer.reached_end(end_offset)
+        self._clock_due_at = math.inf
         for writer in self._assignment.writers():
             self._rotate_if_due(writer, now, durable)
+            self._clock_due_at = min(self._clock_due_at, writer.clock_due_at())
         self._committer.commit(durable)
         for observer in self._observers:
             observer.iteration_done(now)

@@ -8,6 +8,7 @@ offset that may be committed: the one after its last record.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 
@@ -18,7 +19,7 @@ from consumer.convert import Conversion
 from consumer.memory_pool import release_unused
 from consumer.naming import FileKind
 from consumer.records import DecodedBatch, RawBatch, TopicPartition
-from consumer.rotation import RotationPolicy, RotationReason
+from consumer.rotation import FileProgress, RotationPolicy, RotationReason
 from consumer.schema import FileSchema, TopicSchema
 from consumer.segment import Segment, SegmentReport, SinkSettings
 
@@ -108,7 +109,16 @@ class PartitionWriter:
     def rotation_due(self, now: float) -> RotationReason | None:
         if self._segment is None:
             return None
-        return self._policy.reason(self._segment.progress(self._compression_ratio, self.caught_up), now)
+        return self._policy.reason(self._progress(self._segment), now)
+
+    def clock_due_at(self) -> float:
+        """When the open file comes due by the clock (infinity with no file open)."""
+        if self._segment is None:
+            return math.inf
+        return self._policy.clock_due_at(self._progress(self._segment))
+
+    def _progress(self, segment: Segment) -> FileProgress:
+        return segment.progress(self._compression_ratio, self.caught_up)
 
     def finish(self, reason: RotationReason, now: float) -> SegmentReport | None:
         """Finish the open segment (if any): its files become durable and visible."""

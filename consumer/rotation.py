@@ -66,3 +66,11 @@ class RotationPolicy:
         if progress.caught_up and now - progress.last_record_at >= self.file_max_idle_s:
             return RotationReason.IDLE
         return None
+
+    def clock_due_at(self, progress: FileProgress) -> float:
+        """When the clock alone makes the file due (by age, or by idleness once caught up): the loop
+        waits for records no longer than that. Size and row groups only grow with new records."""
+        due_at = progress.opened_at + self.file_max_age_s
+        if progress.caught_up:
+            due_at = min(due_at, progress.last_record_at + self.file_max_idle_s)
+        return due_at

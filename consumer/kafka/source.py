@@ -7,6 +7,7 @@ own retries.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
@@ -155,12 +156,13 @@ class KafkaSource:
 
     # --- polling ----------------------------------------------------------------------------------
 
-    def poll(self) -> Poll:
-        """Consume up to poll_max_messages: records grouped by partition as plain values, and the
-        partitions the client read to their end."""
+    def poll(self, max_wait_s: float = math.inf) -> Poll:
+        """Consume up to poll_max_messages, waiting at most poll_timeout_s (or `max_wait_s`, if
+        sooner): records grouped by partition as plain values, and the partitions the client read to
+        their end."""
         settings = self._settings
         messages = self._consumer.consume(
-            num_messages=settings.poll_max_messages, timeout=settings.poll_timeout_s
+            num_messages=settings.poll_max_messages, timeout=min(settings.poll_timeout_s, max_wait_s)
         )
         self._raise_if_fatal()
         return self._by_partition(messages)

@@ -225,6 +225,24 @@ def test_a_new_groups_first_records_do_not_wait_for_an_offset_lookup_retry(
     assert min(waits) < 0.1, f"first records came {waits} s after assignment"
 
 
+def test_a_poll_waits_for_records_no_longer_than_its_caller_asks(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """poll_timeout_s bounds a poll's wait on a quiet topic; a caller with a file due sooner by the
+    clock shortens it (without that, this poll would wait its 10 s)."""
+    topic = topic_factory(1)
+    source = _source(kafka_bootstrap, topic, group_id, poll_timeout_s=10.0)
+    source.subscribe(RecordingListener())
+    try:
+        started = time.monotonic()
+        poll = source.poll(max_wait_s=0.05)
+        waited = time.monotonic() - started
+    finally:
+        source.close()
+    assert poll.batches == []
+    assert waited < 2.0, f"the poll waited {waited:.2f} s"
+
+
 def test_commit_stores_next_offsets_for_the_group(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -32,9 +33,11 @@ class ScriptedSource:
     def __init__(self) -> None:
         self.polls: list[list[RawBatch]] = []
         self.commits: list[dict[TopicPartition, int]] = []
+        self.waits: list[float] = []
         self.behind = False
 
-    def poll(self) -> Poll:
+    def poll(self, max_wait_s: float) -> Poll:
+        self.waits.append(max_wait_s)
         batches = self.polls.pop(0) if self.polls else []
         ends = {} if self.behind else {raw.tp: raw.offsets[-1] + 1 for raw in batches}
         return Poll(batches, ends)
@@ -113,6 +116,30 @@ class TestArchiveLoop:
         clock.advance(0.1)
         pipeline.loop.iterate()
         assert source.commits == [{TP: 4}]
+
+    def test_a_poll_waits_no_longer_than_until_a_file_comes_due_by_the_clock(
+        self, tmp_path: Path, source: ScriptedSource, clock: FakeClock
+    ) -> None:
+        """With nothing open a poll may wait as long as the source allows; with a file open it waits
+        until the file's idle timeout (or, for a partition behind its end, its age) at the most, so
+        a timer fires on time rather than a poll's timeout late."""
+        pipeline = _pipeline(tmp_path, source, clock, file_max_age_s=60.0, file_max_idle_s=5.0)
+        pipeline.loop.iterate()
+        source.polls.append([_raw(TP, range(2))])
+        pipeline.loop.iterate()
+        clock.advance(1.5)
+        pipeline.loop.iterate()
+        assert source.waits == [math.inf, math.inf, pytest.approx(3.5)]
+        clock.advance(3.5)
+        pipeline.loop.iterate()
+        assert source.waits[-1] == 0.0
+        assert source.commits == [{TP: 2}]
+        source.behind = True
+        source.polls.append([_raw(TP, range(2, 4))])
+        pipeline.loop.iterate()
+        clock.advance(10.0)
+        pipeline.loop.iterate()
+        assert source.waits[-1] == pytest.approx(50.0)
 
     def test_a_partition_the_client_has_not_read_to_its_end_is_not_idle(
         self, tmp_path: Path, source: ScriptedSource, clock: FakeClock

@@ -81,3 +81,12 @@ class TestRotationPolicy:
         assert POLICY.reason(_progress(bytes_written=1_000, row_groups=4), now) is RotationReason.SIZE
         assert POLICY.reason(_progress(row_groups=4), now) is RotationReason.ROW_GROUPS
         assert POLICY.reason(_progress(), now) is RotationReason.AGE
+
+    def test_the_clock_makes_a_file_due_at_its_idle_timeout_or_its_age_whichever_is_sooner(self) -> None:
+        """A caught-up partition is due by the clock file_max_idle_s after its last record, unless its
+        age comes first; one behind its end only by age. Size and row groups never count here."""
+        assert POLICY.clock_due_at(_progress(last_record_at=OPENED_AT + 5.0)) == OPENED_AT + 15.0
+        assert POLICY.clock_due_at(_progress(last_record_at=OPENED_AT + 55.0)) == OPENED_AT + 60.0
+        behind = _progress(last_record_at=OPENED_AT + 5.0, caught_up=False)
+        assert POLICY.clock_due_at(behind) == OPENED_AT + 60.0
+        assert POLICY.clock_due_at(_progress(bytes_written=5_000, row_groups=9)) == OPENED_AT + 10.0
