@@ -27,12 +27,17 @@ from consumer.records import Poll, RawBatch, TopicPartition
 # 10 MiB more RSS at the same speed, docs/operations.md) and fetches are small, but the queue is
 # refilled at once when the archiver takes from it: librdkafka's own default waits a whole second
 # (fetch.queue.backoff.ms) whenever the queue was full, which starves a busy consumer.
+# A new client may open a connection to "any" broker only once per half of reconnect.backoff.ms
+# (at least 11 ms; librdkafka's sparse connections). At the default 100 ms, replacing the
+# bootstrap connection with the broker's own made every start wait 50 ms for its first metadata;
+# 20 ms keeps the wait at 11 ms, and reconnects after an outage still back off exponentially.
 CLIENT_DEFAULTS: dict[str, str | int] = {
     "queued.max.messages.kbytes": 4096,
     "fetch.queue.backoff.ms": 10,
     "fetch.max.bytes": 2 * 1024 * 1024,
     "max.partition.fetch.bytes": 256 * 1024,
     "session.timeout.ms": 45000,
+    "reconnect.backoff.ms": 20,
 }
 TRANSIENT_COMMIT_ERRORS = frozenset(
     {

@@ -225,6 +225,26 @@ def test_a_new_groups_first_records_do_not_wait_for_an_offset_lookup_retry(
     assert min(waits) < 0.1, f"first records came {waits} s after assignment"
 
 
+def test_a_new_client_reaches_the_cluster_without_a_pause_between_its_first_connections(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """A new client replaces its bootstrap connection with one to the broker it learns of, and
+    librdkafka spaces such connections by half of reconnect.backoff.ms (at least 11 ms): at the
+    library's default 100 ms, every start waited 50 ms for its first metadata. The quickest of
+    three new clients is timed, so that one slow answer on a busy machine cannot fail the test."""
+    topic = topic_factory(1)
+    waits: list[float] = []
+    for attempt in range(3):
+        source = _source(kafka_bootstrap, topic, f"{group_id}-{attempt}")
+        try:
+            started = time.monotonic()
+            source.wait_for_cluster(stopping=lambda: False)
+            waits.append(time.monotonic() - started)
+        finally:
+            source.close()
+    assert min(waits) < 0.04, f"the cluster's metadata came after {waits} s"
+
+
 def test_a_poll_waits_for_records_no_longer_than_its_caller_asks(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
 ) -> None:
