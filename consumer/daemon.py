@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 from consumer.rotation import RotationReason
 from consumer.shutdown import ShutdownSignal
 
-# The hot path allocates one dict per record and frees it within the poll; a large first
-# generation keeps the cyclic collector from rescanning those short-lived rows many times over.
-GC_THRESHOLDS = (100_000, 20, 50)
 FINAL_COMMIT_ATTEMPTS = 3
 
 
@@ -96,7 +93,6 @@ class Daemon:
             self.dead_letters.connect()
         self.source.subscribe(self.pipeline.assignment)
         gc.freeze()  # what start-up allocated is permanent: keep it out of every collection
-        gc.set_threshold(*GC_THRESHOLDS)
         self.pipeline.gc_monitor.install()
         return True
 

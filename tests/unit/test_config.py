@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +192,29 @@ class TestCheckConfigCommand:
         assert main(["check-config", "--config", str(path)]) == ExitCode.CONFIG
         lines = capsys.readouterr().err.strip().splitlines()
         assert lines == [f"config error: output.compression = 'lzo': {CODECS}"]
+
+    def test_the_collector_is_tuned_before_the_settings_library_loads(self) -> None:
+        """A fresh interpreter running a command has the process's collector thresholds by the time
+        pydantic is first imported: start-up's long-lived objects are not rescanned at every 700
+        allocations while the settings and the daemon's libraries load."""
+        probe = textwrap.dedent(
+            """
+            import gc, sys
+            seen = []
+            class Probe:
+                def find_spec(self, name, path=None, target=None):
+                    if name == "pydantic" and not seen:
+                        seen.append(gc.get_threshold())
+            sys.meta_path.insert(0, Probe())
+            from consumer.cli import GC_THRESHOLDS, main
+            assert main(["check-config", "--config", sys.argv[1]]) == 0
+            assert seen == [GC_THRESHOLDS], seen
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(REPO_CONFIG)], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
 
 
 class TestFixedSchemas:
