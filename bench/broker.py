@@ -72,7 +72,7 @@ def produce(bootstrap: str, workload: str, count: int, partitions: int = PARTITI
 class CommitWatcher:
     """Reads a group's committed offsets on a topic whose end offsets no longer move.
 
-    One client for the whole wait, so that polling every 100 ms costs the measured system little.
+    One client for the whole wait, so that reading every 20 ms costs the measured system little.
     """
 
     def __init__(self, bootstrap: str, group: str, topic: str) -> None:
