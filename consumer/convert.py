@@ -139,15 +139,15 @@ class RowConverter:
         arrays.append(_extra_column(rows, present.difference(file.columns), file.columns.keys(), misfits))
         _find_huge_integers(decoded, file.columns, arrays, misfits)
         names = [*self._metadata, *file.columns, EXTRA_COLUMN]
-        batch = pa.RecordBatch.from_arrays([*self._metadata_arrays(decoded), *arrays], names=names)
+        batch = pa.RecordBatch.from_arrays([*self._metadata_arrays(decoded, misfits), *arrays], names=names)
         return _without_failed_rows(batch, decoded, misfits)
 
-    def _metadata_arrays(self, decoded: DecodedBatch) -> list[pa.Array]:
+    def _metadata_arrays(self, decoded: DecodedBatch, misfits: _Misfits) -> list[pa.Array]:
         count = len(decoded.rows)
         builders = {
             "_partition": lambda: pa.repeat(pa.scalar(decoded.tp.partition, pa.int32()), count),
             "_offset": lambda: pa.array(decoded.offsets, pa.int64()),
-            "_timestamp": lambda: pa.array(microseconds(decoded.timestamps_ms), TIMESTAMP),
+            "_timestamp": lambda: _timestamps(decoded, misfits),
             "_key": lambda: pa.array(decoded.keys, pa.binary()),
             "_headers": lambda: (
                 pa.array(decoded.headers, HEADERS_TYPE)
@@ -156,6 +156,15 @@ class RowConverter:
             ),
         }
         return [builders[name]() for name in self._metadata]
+
+
+def _timestamps(decoded: DecodedBatch, misfits: _Misfits) -> pa.Array:
+    """The `_timestamp` column; a record whose timestamp it cannot hold goes to the quarantine."""
+    array, beyond = timestamp_array(decoded.timestamps_ms)
+    for row in beyond:
+        detail = timestamp_beyond_detail(decoded.timestamps_ms[row])
+        misfits.failed.setdefault(row, (Reason.TIMESTAMP_OUT_OF_RANGE, detail))
+    return array
 
 
 def _exactly_the_columns(rows: list[dict[str, Any]], columns: list[str]) -> dict[str, Sequence[Any]] | None:
@@ -218,9 +227,26 @@ def _kind_for(
     return kind
 
 
-def microseconds(milliseconds: Sequence[int | None]) -> list[int | None]:
-    """Kafka timestamps (ms) as the microseconds of a timestamp column; a missing one stays None."""
-    return [None if value is None else value * 1000 for value in milliseconds]
+def timestamp_array(milliseconds: Sequence[int | None]) -> tuple[pa.Array, list[int]]:
+    """Kafka timestamps (ms) as a microsecond timestamp column, and the indices of those it cannot
+    hold (beyond about 292,000 years from 1970; a broker takes any 64-bit value unless its topic
+    limits them), which are null in it. A missing timestamp is null too."""
+    micros = [None if value is None else value * 1000 for value in milliseconds]
+    try:
+        return pa.array(micros, TIMESTAMP), []
+    except OverflowError:
+        beyond = [index for index, value in enumerate(micros) if value is not None and not _fits_int64(value)]
+        for index in beyond:
+            micros[index] = None
+        return pa.array(micros, TIMESTAMP), beyond
+
+
+def timestamp_beyond_detail(timestamp_ms: int | None) -> str:
+    return f"its Kafka timestamp, {timestamp_ms} ms, is beyond what a timestamp column holds"
+
+
+def _fits_int64(value: int) -> bool:
+    return INT64_MIN <= value <= INT64_MAX
 
 
 def _values(array: pa.Array) -> memoryview[int] | memoryview[float]:

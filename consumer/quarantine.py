@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from consumer.convert import HEADERS_TYPE, TIMESTAMP, microseconds
-from consumer.records import Rejected, TopicPartition
+from consumer.convert import HEADERS_TYPE, TIMESTAMP, timestamp_array, timestamp_beyond_detail
+from consumer.records import Reason, Rejected, TopicPartition
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -34,18 +34,23 @@ def quarantine_batch(tp: TopicPartition, rejected: list[Rejected]) -> pa.RecordB
     """One batch of quarantine rows, in offset order."""
     ordered = sorted(rejected, key=lambda entry: entry.offset)
     count = len(ordered)
-    timestamps = microseconds([entry.timestamp_ms for entry in ordered])
+    timestamps, beyond = timestamp_array([entry.timestamp_ms for entry in ordered])
+    details = [entry.detail for entry in ordered]
+    for index in beyond:  # the column cannot hold it: the detail keeps it
+        entry = ordered[index]
+        if entry.reason is not Reason.TIMESTAMP_OUT_OF_RANGE:
+            details[index] = f"{entry.detail}; {timestamp_beyond_detail(entry.timestamp_ms)}"
     return pa.RecordBatch.from_arrays(
         [
             pa.array([tp.topic] * count, pa.string()),
             pa.array([tp.partition] * count, pa.int32()),
             pa.array([entry.offset for entry in ordered], pa.int64()),
-            pa.array(timestamps, TIMESTAMP),
+            timestamps,
             pa.array([entry.key for entry in ordered], pa.binary()),
             pa.array([entry.headers for entry in ordered], HEADERS_TYPE),
             pa.array([entry.value for entry in ordered], pa.binary()),
             pa.array([entry.reason.value for entry in ordered], pa.string()),
-            pa.array([entry.detail for entry in ordered], pa.string()),
+            pa.array(details, pa.string()),
         ],
         schema=QUARANTINE_SCHEMA,
     )

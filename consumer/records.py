@@ -95,6 +95,7 @@ class Reason(StrEnum):
     OVERSIZE = "oversize"
     TOMBSTONE = "tombstone"
     INTEGER_OUT_OF_RANGE = "integer_out_of_range"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
     UNCONVERTIBLE = "unconvertible"
     SCHEMA_MISMATCH = "schema_mismatch"
     UNKNOWN_KEY = "unknown_key"

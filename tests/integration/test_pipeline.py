@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
+from confluent_kafka import Producer
 
 from consumer.errors import ExitCode
 from tests.support.archive import (
@@ -21,7 +23,7 @@ from tests.support.archive import (
     wait_until_committed,
 )
 from tests.support.daemon import DaemonProcess
-from tests.support.kafka_tools import committed_offsets, end_offsets, produce
+from tests.support.kafka_tools import committed_offsets, create_topic, end_offsets, produce
 from tests.support.mixed import produce_mixed
 
 
@@ -50,6 +52,47 @@ def test_archives_every_record_exactly_with_bad_ones_quarantined(
     assert quarantined == rejected
     assert committed_offsets(kafka_bootstrap, group_id, topic, 3) == end_offsets(kafka_bootstrap, topic, 3)
     assert {"id", "user", "amount", "active", "tags", "address"} <= set(columns)
+
+
+def test_a_timestamp_no_column_can_hold_quarantines_its_record_and_the_archive_goes_on(
+    kafka_bootstrap: str, group_id: str, tmp_path: Path
+) -> None:
+    """A topic may keep any 64-bit timestamp (message.timestamp.after.max.ms at its largest), and a
+    producer that passes nanoseconds as milliseconds writes one that no microsecond column holds.
+    That record is quarantined with its timestamp in the detail; its neighbours are archived and
+    every offset is committed."""
+    topic = f"{group_id}-timestamps"
+    create_topic(kafka_bootstrap, topic, 1, {"message.timestamp.after.max.ms": str(2**63 - 1)})
+    nanoseconds = 1_704_067_200_000_000_000
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    failures: list[str] = []
+    for index, timestamp_ms in enumerate([1_704_067_200_000, nanoseconds, 1_704_067_200_002]):
+        producer.produce(
+            topic,
+            orjson.dumps({"n": index}),
+            partition=0,
+            timestamp=timestamp_ms,
+            on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
+        )
+    assert producer.flush(30) == 0
+    assert failures == []
+    config = archiver_config(
+        tmp_path / "a.toml", kafka_bootstrap, group_id, [topic], rotation={"file_max_idle_s": 1.0}
+    )
+    archive_until_committed(config, kafka_bootstrap, group_id, topic, 1)
+    root = tmp_path / "archive"
+    assert [(row["_offset"], row["_timestamp"]) for row in read_rows(root, topic)] == [
+        (0, datetime(2024, 1, 1, tzinfo=UTC)),
+        (2, datetime(2024, 1, 1, 0, 0, 0, 2000, tzinfo=UTC)),
+    ]
+    [quarantined] = read_quarantine(root, topic)
+    assert (quarantined["_offset"], quarantined["reason"], quarantined["_timestamp"]) == (
+        1,
+        "timestamp_out_of_range",
+        None,
+    )
+    assert str(nanoseconds) in quarantined["detail"]
+    assert committed_offsets(kafka_bootstrap, group_id, topic, 1) == {0: 3}
 
 
 def test_files_rotate_by_size_within_the_cap(

@@ -700,6 +700,40 @@ class TestMetadataColumns:
             {"_partition": 3, "_offset": 11, "_timestamp": None, "_key": None, EXTRA_COLUMN: '{"a":1}'},
         ]
 
+    @pytest.mark.parametrize("timestamp_ms", [INT64_MAX, INT64_MAX // 1000 + 1, INT64_MIN // 1000 - 1])
+    def test_a_timestamp_the_column_cannot_hold_sends_its_record_to_the_quarantine(
+        self, timestamp_ms: int
+    ) -> None:
+        """A broker may keep any 64-bit millisecond timestamp (a producer passing nanoseconds, say);
+        past about 292,000 years from 1970 a microsecond column cannot hold it. That record goes to
+        the quarantine with its timestamp in the detail, and its neighbours are archived."""
+        converter = RowConverter(["_offset", "_timestamp"])
+        raw = RawBatch(TP, [10, 11, 12], [BASE_MS, timestamp_ms, None], [None] * 3, [b"{}"] * 3)
+        file = FileSchema(metadata_fields(["_offset", "_timestamp"]))
+        conversion = converter.convert(DECODER.decode(raw), file, TopicSchema(TP.topic, NEVER))
+        assert conversion.batch is not None
+        assert conversion.batch.select(["_offset", "_timestamp"]).to_pylist() == [
+            {"_offset": 10, "_timestamp": datetime(2024, 1, 1, tzinfo=UTC)},
+            {"_offset": 12, "_timestamp": None},
+        ]
+        [rejected] = conversion.rejected
+        assert (rejected.offset, rejected.timestamp_ms, rejected.reason) == (
+            11,
+            timestamp_ms,
+            Reason.TIMESTAMP_OUT_OF_RANGE,
+        )
+        assert str(timestamp_ms) in rejected.detail
+
+    def test_without_a_timestamp_column_any_timestamp_is_archived(self) -> None:
+        """The range only matters to the `_timestamp` column: without it the record is a row."""
+        converter = RowConverter(["_offset"])
+        raw = RawBatch(TP, [10], [INT64_MAX], [None], [b"{}"])
+        file = FileSchema(metadata_fields(["_offset"]))
+        conversion = converter.convert(DECODER.decode(raw), file, TopicSchema(TP.topic, NEVER))
+        assert conversion.batch is not None
+        assert conversion.batch.num_rows == 1
+        assert conversion.rejected == []
+
     def test_headers_column_keeps_each_records_headers_in_order(self) -> None:
         """`_headers` is a list of key/value structs per row: repeated keys and null values kept, null
         for a record without headers. A row the converter rejects takes its headers to its reject."""

@@ -66,6 +66,22 @@ class TestQuarantineBatch:
         assert batch.schema.field(TIMESTAMP).type == pa.timestamp("us", tz="UTC")
         assert _column(batch, TIMESTAMP) == [datetime(2024, 1, 1, 0, 0, 0, 1000, tzinfo=UTC), None]
 
+    def test_a_timestamp_the_column_cannot_hold_is_null_and_kept_in_the_detail(self) -> None:
+        """A timestamp beyond the microsecond column's range (about 292,000 years from 1970) is null
+        there; the detail keeps it, once."""
+        huge = 2**62
+        named = f"its Kafka timestamp, {huge} ms, ..."
+        rejected = [
+            Rejected(0, huge, None, b"{", Reason.INVALID_JSON, "eof"),
+            Rejected(1, huge, None, b"{}", Reason.TIMESTAMP_OUT_OF_RANGE, named),
+            Rejected(2, BASE_MS, None, b"{", Reason.INVALID_JSON, "eof"),
+        ]
+        batch = quarantine_batch(TP, rejected)
+        assert _column(batch, TIMESTAMP) == [None, None, datetime(2024, 1, 1, tzinfo=UTC)]
+        details = _column(batch, "detail")
+        assert details[0] == f"eof; its Kafka timestamp, {huge} ms, is beyond what a timestamp column holds"
+        assert details[1:] == [named, "eof"]
+
     def test_no_rejects_give_an_empty_batch(self) -> None:
         """Without rejects the batch has the quarantine schema and no rows."""
         batch = quarantine_batch(TP, [])
