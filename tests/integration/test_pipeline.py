@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -12,7 +13,9 @@ import orjson
 import pyarrow.parquet as pq
 from confluent_kafka import Producer
 
+from consumer.config import load_settings
 from consumer.errors import ExitCode
+from consumer.verify import verify_archive
 from tests.support.archive import (
     archive_until_committed,
     archiver_config,
@@ -93,6 +96,9 @@ def test_a_timestamp_no_column_can_hold_quarantines_its_record_and_the_archive_g
     )
     assert str(nanoseconds) in quarantined["detail"]
     assert committed_offsets(kafka_bootstrap, group_id, topic, 1) == {0: 3}
+    report = io.StringIO()
+    code = verify_archive(load_settings(config), deep=True, as_json=True, sample=100, out=report)
+    assert (code, orjson.loads(report.getvalue())["findings"]) == (ExitCode.OK, [])
 
 
 def test_files_rotate_by_size_within_the_cap(
