@@ -31,11 +31,13 @@ class DeadLetters(Protocol):
 
 
 def origin_headers(tp: TopicPartition, entry: Rejected) -> list[tuple[str, bytes | None]]:
-    """Where a dead letter came from and why it was rejected, as Kafka record headers."""
+    """Where a dead letter came from, when it was written (the record's own timestamp, in ms, if it
+    has one) and why it was rejected, as Kafka record headers."""
     fields = {
         "topic": tp.topic,
         "partition": str(tp.partition),
         "offset": str(entry.offset),
+        **({"timestamp_ms": str(entry.timestamp_ms)} if entry.timestamp_ms is not None else {}),
         "reason": entry.reason.value,
         "detail": entry.detail,
     }

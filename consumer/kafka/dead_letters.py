@@ -1,8 +1,11 @@
 """Dead letters on a Kafka topic: an idempotent producer, and the wait for its acknowledgements.
 
-Each copy keeps the rejected record's key, value (raw bytes) and timestamp, and its headers when
-the archiver reads them (`_headers` among the metadata columns); headers added after them say
-where it came from and why (consumer/dead_letters.py). What makes a copy too large for the
+Each copy keeps the rejected record's key, value (raw bytes), and its headers when the archiver
+reads them (`_headers` among the metadata columns); headers added after them say where it came
+from, its timestamp and why (consumer/dead_letters.py). A copy is timestamped when it is sent: the
+dead-letter topic's own limits then apply to the copy, not to the record (a broker refuses a
+record dated more than `message.timestamp.after.max.ms`, one hour by default, ahead, and retention
+would soon delete a copy dated like a month-old record). What makes a copy too large for the
 topic's records (its `max.message.bytes`, or the producer's `message.max.bytes`) is left out of
 it, largest first: the value, the key, the record's own headers; the copy's headers then give
 their sizes, and the quarantine file holds them. librdkafka retries a copy until
@@ -61,7 +64,7 @@ class KafkaDeadLetters:
         producer = self._connected()
         for entry in rejected:
             copy = fit_copy(entry, origin_headers(tp, entry), self._max_record_bytes)
-            producer.send(self._topic, copy.key, copy.value, copy.headers, entry.timestamp_ms or 0)
+            producer.send(self._topic, copy.key, copy.value, copy.headers)
 
     def settle(self) -> None:
         producer = self._connected()

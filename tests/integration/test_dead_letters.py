@@ -1,15 +1,17 @@
-"""Dead letters against the real broker: copies of rejected records fit the dead-letter topic.
+"""Dead letters against the real broker: copies fit the dead-letter topic's record size and timestamp limits.
 
-(Every quarantined record's copy, with its key, value, timestamp and headers, is checked over the
+(Every quarantined record's copy, with its key, value and headers, is checked over the
 hostile-input run in test_hostile_input.py.)
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from confluent_kafka import Producer
 
 from tests.support.archive import archive_until_committed, archiver_config, read_quarantine, read_rows
 from tests.support.kafka_tools import create_topic, produce, read_topic
@@ -58,3 +60,44 @@ def test_copies_fit_a_dead_letter_topic_with_a_small_record_limit(
     assert too_large_key["archiver.key_omitted_bytes"] == b"5000"
     assert too_large_key["archiver.reason"] == b"invalid_json"
     assert not any(name.endswith("omitted_bytes") for letter in letters[:-2] for name in letter.headers)
+
+
+def test_a_record_dated_later_than_the_dead_letter_topic_accepts_still_gets_its_copy(
+    kafka_bootstrap: str, group_id: str, tmp_path: Path
+) -> None:
+    """The archived topic takes any timestamp; the dead-letter topic has the broker's default limit
+    (message.timestamp.after.max.ms, one hour ahead). A bad record dated two hours ahead is still
+    copied, with its own timestamp in a header, and the archiver goes on to the end of the topic."""
+    topic = f"{group_id}-future"
+    dead_letters = f"{topic}-dead"
+    create_topic(kafka_bootstrap, topic, 1, {"message.timestamp.after.max.ms": str(2**63 - 1)})
+    create_topic(kafka_bootstrap, dead_letters, 1)
+    future_ms = int(time.time() * 1000) + 2 * 3600 * 1000
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    failures: list[str] = []
+    for value, timestamp_ms in [(b"{not json", future_ms), (orjson.dumps({"n": 1}), 0)]:
+        producer.produce(
+            topic,
+            value,
+            partition=0,
+            timestamp=timestamp_ms,
+            on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
+        )
+    assert producer.flush(30) == 0
+    assert failures == []
+    config = archiver_config(
+        tmp_path / "archiver.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        records={"dead_letter_topic": dead_letters},
+        rotation={"file_max_idle_s": 1.0},
+    )
+    archive_until_committed(config, kafka_bootstrap, group_id, topic, 1)
+
+    assert [row["_offset"] for row in read_rows(tmp_path / "archive", topic)] == [1]
+    assert [row["_offset"] for row in read_quarantine(tmp_path / "archive", topic)] == [0]
+    [letter] = read_topic(kafka_bootstrap, dead_letters, 1)
+    assert letter.value == b"{not json"
+    assert letter.headers["archiver.timestamp_ms"] == str(future_ms).encode()
+    assert letter.timestamp_ms < future_ms - 3600 * 1000

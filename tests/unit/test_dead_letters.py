@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from consumer.dead_letters import origin_headers
 from consumer.kafka.dead_letters import HEADERS_OMITTED, KEY_OMITTED, VALUE_OMITTED, Copy, fit_copy
-from consumer.records import Headers, Reason, Rejected
+from consumer.records import Headers, Reason, Rejected, TopicPartition
 
 ORIGIN: list[tuple[str, bytes | None]] = [("archiver.reason", b"invalid_json")]  # 27 bytes
 
@@ -48,3 +49,19 @@ def test_every_part_goes_when_no_smaller_set_is_enough() -> None:
 def test_origin_headers_alone_too_large_end_the_search() -> None:
     """Nothing left to leave out: the copy goes as it is, and the broker's refusal is reported."""
     assert fit_copy(_rejected(None, b"v"), ORIGIN, 10) == Copy(None, None, [*ORIGIN, (VALUE_OMITTED, b"1")])
+
+
+def test_origin_headers_name_the_records_place_timestamp_and_reason() -> None:
+    """The record's own timestamp travels as a header (the copy is dated when sent); a record
+    without one has no such header."""
+    dated = Rejected(7, 1_704_067_200_000, None, b"{", Reason.INVALID_JSON, "broken")
+    assert origin_headers(TopicPartition("events", 2), dated) == [
+        ("archiver.topic", b"events"),
+        ("archiver.partition", b"2"),
+        ("archiver.offset", b"7"),
+        ("archiver.timestamp_ms", b"1704067200000"),
+        ("archiver.reason", b"invalid_json"),
+        ("archiver.detail", b"broken"),
+    ]
+    undated = origin_headers(TopicPartition("events", 2), _rejected(None, b"{"))
+    assert "archiver.timestamp_ms" not in dict(undated)
