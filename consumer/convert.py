@@ -202,7 +202,7 @@ def _admit_keys(rows: list[dict[str, Any]], present: set[str], file: FileSchema,
     ):
         kind = topic.kind(key)
         if kind is None and topic.promotable(key):
-            kind = choose_kind(row.get(key) for row in rows)
+            kind = choose_kind([row.get(key) for row in rows])
             if kind is not None:
                 topic.register(key, kind)
         if kind is not None:
