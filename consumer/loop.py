@@ -3,10 +3,10 @@
 Time is read once per iteration. Rotation by age and idleness is checked for every partition on
 every iteration, so a quiet partition finishes its file even when nothing arrives, and a poll waits
 for records no longer than until the next file comes due by the clock: timers fire on time, not up
-to a poll's timeout late. Files opened
-together come due together by the clock, so finishing them is sliced: once an iteration has spent
-CLOCK_FINISH_SLICE_S finishing such files, the others wait for the next iteration, one poll later.
-Offsets are committed only from finished segments, once per iteration for all partitions together.
+to a poll's timeout late. Files opened together come due together by the clock, so finishing them
+is sliced: once an iteration has spent CLOCK_FINISH_SLICE_S finishing such files, the others wait
+for the next iteration, one poll (that does not wait) later. Offsets are committed only from
+finished segments, once per iteration for all partitions together.
 """
 
 from __future__ import annotations
