@@ -9,9 +9,10 @@ always means its whole segment is durable (recovery relies on this).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import cast
 
 import orjson
 import pyarrow as pa
@@ -103,11 +104,19 @@ class TimeRange:
     low: int | None = None
     high: int | None = None
 
-    def extend(self, timestamps: Iterable[int | None]) -> None:
-        known = [stamp for stamp in timestamps if stamp is not None]
-        if known:
-            self.low = min(known) if self.low is None else min(self.low, *known)
-            self.high = max(known) if self.high is None else max(self.high, *known)
+    def extend(self, timestamps: Sequence[int | None]) -> None:
+        if not timestamps:
+            return
+        stamps = cast("Sequence[int]", timestamps)  # the common case; a None makes min() raise
+        try:
+            low, high = min(stamps), max(stamps)
+        except TypeError:  # some records have no timestamp
+            known = [stamp for stamp in timestamps if stamp is not None]
+            if not known:
+                return
+            low, high = min(known), max(known)
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
 
 
 @dataclass(slots=True)
@@ -130,7 +139,7 @@ class SegmentStats:
         self.skipped += decoded.skipped
         timestamps = decoded.timestamps_ms
         self.data_time.extend(timestamps if len(kept) == len(timestamps) else [timestamps[i] for i in kept])
-        self.quarantine_time.extend(entry.timestamp_ms for entry in rejected)
+        self.quarantine_time.extend([entry.timestamp_ms for entry in rejected])
 
     def metadata(self, tp: TopicPartition, kind: FileKind, reason: RotationReason) -> dict[str, str]:
         times = self.data_time if kind is FileKind.DATA else self.quarantine_time

@@ -120,7 +120,7 @@ class TestSegmentStats:
         """min/max timestamps cover every poll; records without a timestamp do not count."""
         segment = _segment(tmp_path)
         stats = SegmentStats(0)
-        for first, stamps in ((0, [500, None]), (2, [None, 900]), (4, [100, 300])):
+        for first, stamps in ((0, [500, None]), (2, [None, 900]), (4, [100, 300]), (6, [None, None])):
             raw = raw_batch(first, [value({"id": 1}), value({"id": 2})], stamps)
             stats.record(*prepare(raw, segment.schema, segment.topic))
         assert (stats.data_time.low, stats.data_time.high) == (100, 900)
