@@ -235,7 +235,8 @@ def timestamp_array(milliseconds: Sequence[int | None]) -> tuple[pa.Array, list[
     try:
         return pa.array(micros, TIMESTAMP), []
     except OverflowError:
-        beyond = [index for index, value in enumerate(micros) if value is not None and not _fits_int64(value)]
+        fits = [value is None or accepts(Kind.INT64, value) for value in micros]
+        beyond = [index for index, fit in enumerate(fits) if not fit]
         for index in beyond:
             micros[index] = None
         return pa.array(micros, TIMESTAMP), beyond
@@ -243,10 +244,6 @@ def timestamp_array(milliseconds: Sequence[int | None]) -> tuple[pa.Array, list[
 
 def timestamp_beyond_detail(timestamp_ms: int | None) -> str:
     return f"its Kafka timestamp, {timestamp_ms} ms, is beyond what a timestamp column holds"
-
-
-def _fits_int64(value: int) -> bool:
-    return INT64_MIN <= value <= INT64_MAX
 
 
 def _values(array: pa.Array) -> memoryview[int] | memoryview[float]:

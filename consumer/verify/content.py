@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from consumer.config import RESERVED_COLUMNS
-from consumer.schema import EXTRA_COLUMN, INT64_MAX, INT64_MIN, Kind
+from consumer.schema import EXTRA_COLUMN, Kind, accepts
 from consumer.verify.model import TopicRecord
 
 Row = dict[str, Any]
@@ -103,7 +103,7 @@ def metadata_problems(record: TopicRecord, row: Row) -> list[str]:
         problems.append("_key differs from the record's key")
     if "_timestamp" in row:
         expected = None if record.timestamp_ms is None else record.timestamp_ms * 1000
-        if expected is not None and not INT64_MIN <= expected <= INT64_MAX:
+        if expected is not None and not accepts(Kind.INT64, expected):
             expected = None  # beyond what the column holds: the archiver writes null (timestamp_out_of_range)
         if row["_timestamp"] != expected:
             problems.append(f"_timestamp is {row['_timestamp']} us, the record's is {record.timestamp_ms} ms")
