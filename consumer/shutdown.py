@@ -16,6 +16,9 @@ from consumer.errors import ExitCode, ShutdownAbortedError
 
 # Time given to the abort path to unwind before the process is ended outright.
 HARD_EXIT_GRACE_S = 5.0
+# How long the watchdog waits for its report (every thread's stack, one log line) before it ends the
+# process anyway: a stdout or stderr that nobody reads, or a write stuck on it, must not hold the exit.
+WATCHDOG_REPORT_S = 1.0
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
@@ -26,7 +29,8 @@ class ShutdownSignal:
     ShutdownAbortedError in the main thread. A watchdog thread bounds the whole exit: deadline plus
     grace after the signal, it ends the process outright. It starts from the signal's arrival, not
     from the Python handler, which runs only once the main thread leaves the client call it is in;
-    and it stays after the drain, so that closing the clients cannot hold the exit either. Ended
+    and it stays after the drain, so that closing the clients cannot hold the exit either, nor can
+    its own report, should stdout or stderr block. Ended
     before the drain finished, the process exits SHUTDOWN_ABORTED and nothing more is committed;
     after it, everything is committed and the exit code is OK.
     """
@@ -117,13 +121,20 @@ class ShutdownSignal:
         raise ShutdownAbortedError(f"the drain did not finish within {self._deadline_s:g}s")
 
     def _on_watchdog(self) -> None:
+        drained = self._drained
+        report = threading.Thread(
+            target=self._report_forced_exit, args=(drained,), name="shutdown-report", daemon=True
+        )
+        report.start()
+        report.join(WATCHDOG_REPORT_S)
+        self._hard_exit(ExitCode.OK if drained else ExitCode.SHUTDOWN_ABORTED)
+
+    def _report_forced_exit(self, drained: bool) -> None:
         faulthandler.dump_traceback(sys.stderr, all_threads=True)  # where the exit was held
-        if self._drained:
+        if drained:
             self._log.warning("shutdown_forced", reason="closing the clients did not finish in time")
-            self._hard_exit(ExitCode.OK)
         else:
             self._log.error("shutdown_forced", reason="the drain did not end in time")
-            self._hard_exit(ExitCode.SHUTDOWN_ABORTED)
 
     def drained(self) -> None:
         """The drain finished and committed: the deadline aborts nothing more (the watchdog stays)."""

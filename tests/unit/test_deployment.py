@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from consumer.config import ENV_PREFIX, Settings, load_settings
 from consumer.errors import ExitCode
-from consumer.shutdown import HARD_EXIT_GRACE_S
+from consumer.shutdown import HARD_EXIT_GRACE_S, WATCHDOG_REPORT_S
 from tests.support.daemon import write_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,7 +194,7 @@ class TestCompose:
     def test_stop_grace_period_outlasts_the_drain(self) -> None:
         """Docker waits longer than shutdown.timeout_s (plus the abort's unwinding) before SIGKILL."""
         grace = _seconds(_service("archiver")["stop_grace_period"])
-        assert grace > load_settings(DOCKER_CONFIG).shutdown.timeout_s + HARD_EXIT_GRACE_S
+        assert grace > load_settings(DOCKER_CONFIG).shutdown.timeout_s + HARD_EXIT_GRACE_S + WATCHDOG_REPORT_S
 
     def test_archiver_waits_for_a_healthy_broker_and_its_topics(self) -> None:
         """The archiver starts after the broker is healthy and create-topics has succeeded."""
@@ -402,7 +402,9 @@ class TestSystemdUnit:
     def test_stop_timeout_outlasts_the_drain(self) -> None:
         """TimeoutStopSec exceeds shutdown.timeout_s plus the abort's unwinding time."""
         timeout = _seconds(_directive("TimeoutStopSec"))
-        assert timeout > load_settings(SYSTEMD_CONFIG).shutdown.timeout_s + HARD_EXIT_GRACE_S
+        assert (
+            timeout > load_settings(SYSTEMD_CONFIG).shutdown.timeout_s + HARD_EXIT_GRACE_S + WATCHDOG_REPORT_S
+        )
 
     def test_start_timeout_covers_the_startup_retries(self) -> None:
         """TimeoutStartSec leaves time for kafka.startup_timeout_s of retries before READY=1."""

@@ -166,3 +166,45 @@ def test_the_deadline_holds_while_the_main_thread_never_returns_to_python() -> N
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_watchdog_ends_the_process_while_its_log_cannot_be_written() -> None:
+    """Nobody reads stdout and a thread is stuck writing to it (a log line the pipe has no room for),
+    so the watchdog's own report cannot be written either. The process still ends at deadline plus
+    grace plus the report's wait, exit code 3."""
+    script = textwrap.dedent(
+        """
+        import ctypes, signal, sys, threading, time
+        from consumer.log import configure
+        from consumer.shutdown import ShutdownSignal
+
+        configure("info", "json", sys.stdout)
+        ShutdownSignal(deadline_s=0.2, grace_s=0.2).install()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGALRM})
+
+        def fill():
+            while True:
+                sys.stdout.buffer.write(b"x" * 4096)
+                sys.stdout.buffer.flush()
+
+        threading.Thread(target=fill, daemon=True).start()
+        time.sleep(0.5)  # the pipe is full and the writer stuck
+        print("ready", file=sys.stderr, flush=True)
+        ctypes.CDLL(None).sleep(20)
+        sys.exit(0)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stderr is not None
+        assert child.stderr.readline().strip() == "ready"
+        started = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        code = child.wait(timeout=15)
+        assert code == ExitCode.SHUTDOWN_ABORTED
+        assert time.monotonic() - started < 10
+    finally:
+        child.kill()
+        child.wait()
