@@ -11,10 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Producer
 
 from tests.support.archive import archive_until_committed, archiver_config, read_quarantine, read_rows
-from tests.support.kafka_tools import create_topic, produce, read_topic
+from tests.support.kafka_tools import create_topic, produce, produce_dated_to_a_lenient_topic, read_topic
 
 TOPIC_LIMIT = 4096  # the dead-letter topic's max.message.bytes
 
@@ -70,21 +69,11 @@ def test_a_record_dated_later_than_the_dead_letter_topic_accepts_still_gets_its_
     copied, with its own timestamp in a header, and the archiver goes on to the end of the topic."""
     topic = f"{group_id}-future"
     dead_letters = f"{topic}-dead"
-    create_topic(kafka_bootstrap, topic, 1, {"message.timestamp.after.max.ms": str(2**63 - 1)})
     create_topic(kafka_bootstrap, dead_letters, 1)
     future_ms = int(time.time() * 1000) + 2 * 3600 * 1000
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    failures: list[str] = []
-    for value, timestamp_ms in [(b"{not json", future_ms), (orjson.dumps({"n": 1}), 0)]:
-        producer.produce(
-            topic,
-            value,
-            partition=0,
-            timestamp=timestamp_ms,
-            on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
-        )
-    assert producer.flush(30) == 0
-    assert failures == []
+    produce_dated_to_a_lenient_topic(
+        kafka_bootstrap, topic, [(b"{not json", future_ms), (orjson.dumps({"n": 1}), 0)]
+    )
     config = archiver_config(
         tmp_path / "archiver.toml",
         kafka_bootstrap,

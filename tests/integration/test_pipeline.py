@@ -11,7 +11,6 @@ from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
-from confluent_kafka import Producer
 
 from consumer.config import load_settings
 from consumer.errors import ExitCode
@@ -26,7 +25,12 @@ from tests.support.archive import (
     wait_until_committed,
 )
 from tests.support.daemon import DaemonProcess
-from tests.support.kafka_tools import committed_offsets, create_topic, end_offsets, produce
+from tests.support.kafka_tools import (
+    committed_offsets,
+    end_offsets,
+    produce,
+    produce_dated_to_a_lenient_topic,
+)
 from tests.support.mixed import produce_mixed
 
 
@@ -65,20 +69,11 @@ def test_a_timestamp_no_column_can_hold_quarantines_its_record_and_the_archive_g
     That record is quarantined with its timestamp in the detail; its neighbours are archived and
     every offset is committed."""
     topic = f"{group_id}-timestamps"
-    create_topic(kafka_bootstrap, topic, 1, {"message.timestamp.after.max.ms": str(2**63 - 1)})
     nanoseconds = 1_704_067_200_000_000_000
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    failures: list[str] = []
-    for index, timestamp_ms in enumerate([1_704_067_200_000, nanoseconds, 1_704_067_200_002]):
-        producer.produce(
-            topic,
-            orjson.dumps({"n": index}),
-            partition=0,
-            timestamp=timestamp_ms,
-            on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
-        )
-    assert producer.flush(30) == 0
-    assert failures == []
+    stamps = [1_704_067_200_000, nanoseconds, 1_704_067_200_002]
+    produce_dated_to_a_lenient_topic(
+        kafka_bootstrap, topic, [(orjson.dumps({"n": index}), stamp) for index, stamp in enumerate(stamps)]
+    )
     config = archiver_config(
         tmp_path / "a.toml", kafka_bootstrap, group_id, [topic], rotation={"file_max_idle_s": 1.0}
     )

@@ -94,6 +94,27 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
         consumer.close()
 
 
+def produce_dated_to_a_lenient_topic(
+    bootstrap: str, topic: str, records: Iterable[tuple[bytes, int]]
+) -> None:
+    """Create a one-partition topic that keeps any timestamp (`message.timestamp.after.max.ms` at its
+    largest; brokers refuse records dated over an hour ahead by default), then produce (value,
+    timestamp in ms, 0 for now) to it and wait until every record is delivered."""
+    create_topic(bootstrap, topic, 1, {"message.timestamp.after.max.ms": str(2**63 - 1)})
+    producer = Producer({"bootstrap.servers": bootstrap})
+    failures: list[str] = []
+    for value, timestamp_ms in records:
+        producer.produce(
+            topic,
+            value,
+            partition=0,
+            timestamp=timestamp_ms,
+            on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
+        )
+    assert producer.flush(30) == 0, f"records of {topic} still undelivered"
+    assert failures == [], failures
+
+
 def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:

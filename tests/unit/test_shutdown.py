@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 import pytest
 
@@ -154,18 +155,7 @@ def test_the_deadline_holds_while_the_main_thread_never_returns_to_python() -> N
         sys.exit(0)
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "ready"
-        started = time.monotonic()
-        child.send_signal(signal.SIGTERM)
-        code = child.wait(timeout=15)
-        assert code == ExitCode.SHUTDOWN_ABORTED
-        assert time.monotonic() - started < 10
-    finally:
-        child.kill()
-        child.wait()
+    _assert_sigterm_ends_it_aborted(script, ready_on="stdout")
 
 
 def test_the_watchdog_ends_the_process_while_its_log_cannot_be_written() -> None:
@@ -194,12 +184,19 @@ def test_the_watchdog_ends_the_process_while_its_log_cannot_be_written() -> None
         sys.exit(0)
         """
     )
+    _assert_sigterm_ends_it_aborted(script, ready_on="stderr")
+
+
+def _assert_sigterm_ends_it_aborted(script: str, ready_on: Literal["stdout", "stderr"]) -> None:
+    """Run the script in a child until it prints "ready" on `ready_on`, send SIGTERM, and expect
+    the child to end within 10 s with exit code 3. Neither pipe is read after "ready"."""
     child = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert child.stderr is not None
-        assert child.stderr.readline().strip() == "ready"
+        ready = child.stdout if ready_on == "stdout" else child.stderr
+        assert ready is not None
+        assert ready.readline().strip() == "ready"
         started = time.monotonic()
         child.send_signal(signal.SIGTERM)
         code = child.wait(timeout=15)
