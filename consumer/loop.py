@@ -86,19 +86,23 @@ class ArchiveLoop:
                 writer.reached_end(end_offset)
         self._clock_due_at = math.inf
         for writer in self._assignment.writers():
-            self._rotate_if_due(writer, now, durable)
-            self._clock_due_at = min(self._clock_due_at, writer.clock_due_at())
+            self._clock_due_at = min(self._clock_due_at, self._rotate_if_due(writer, now, durable))
         self._committer.commit(durable)
         for observer in self._observers:
             observer.iteration_done(now)
 
-    def _rotate_if_due(self, writer: PartitionWriter, now: float, durable: dict[TopicPartition, int]) -> None:
-        reason = writer.rotation_due(now)
+    def _rotate_if_due(
+        self, writer: PartitionWriter, now: float, durable: dict[TopicPartition, int]
+    ) -> float:
+        """Finish the writer's file if it is due; return when its open file comes due by the clock
+        (infinity once finished, or with none open)."""
+        reason, clock_due_at = writer.rotation(now)
         if reason is None or (reason.by_clock and self._clock_finish_s >= CLOCK_FINISH_SLICE_S):
-            return
+            return clock_due_at
         started = self._clock.monotonic()
         report = writer.finish(reason, now)
         if reason.by_clock:
             self._clock_finish_s += self._clock.monotonic() - started
         if report is not None:
             durable[report.tp] = report.next_offset
+        return math.inf

@@ -19,7 +19,7 @@ from consumer.convert import Conversion
 from consumer.memory_pool import release_unused
 from consumer.naming import FileKind
 from consumer.records import DecodedBatch, RawBatch, TopicPartition
-from consumer.rotation import FileProgress, RotationPolicy, RotationReason
+from consumer.rotation import RotationPolicy, RotationReason
 from consumer.schema import FileSchema, TopicSchema
 from consumer.segment import Segment, SegmentReport, SinkSettings
 
@@ -106,19 +106,13 @@ class PartitionWriter:
         end, taken_to = self._end_offset, self.next_offset
         return end is not None and taken_to is not None and end >= taken_to
 
-    def rotation_due(self, now: float) -> RotationReason | None:
+    def rotation(self, now: float) -> tuple[RotationReason | None, float]:
+        """Why the open file is due now (None: it is not), and when the clock alone makes it due
+        (infinity with no file open), from one look at its progress."""
         if self._segment is None:
-            return None
-        return self._policy.reason(self._progress(self._segment), now)
-
-    def clock_due_at(self) -> float:
-        """When the open file comes due by the clock (infinity with no file open)."""
-        if self._segment is None:
-            return math.inf
-        return self._policy.clock_due_at(self._progress(self._segment))
-
-    def _progress(self, segment: Segment) -> FileProgress:
-        return segment.progress(self._compression_ratio, self.caught_up)
+            return None, math.inf
+        progress = self._segment.progress(self._compression_ratio, self.caught_up)
+        return self._policy.reason(progress, now), self._policy.clock_due_at(progress)
 
     def finish(self, reason: RotationReason, now: float) -> SegmentReport | None:
         """Finish the open segment (if any): its files become durable and visible."""

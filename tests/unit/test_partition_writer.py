@@ -83,17 +83,17 @@ class TestRotationDue:
     def test_nothing_due_without_a_segment(self, tmp_path: Path) -> None:
         """A writer with no open segment never rotates."""
         writer, _ = _writer(tmp_path)
-        assert writer.rotation_due(1e9) is None
+        assert writer.rotation(1e9)[0] is None
 
     def test_age_and_idleness_follow_the_clock(self, tmp_path: Path) -> None:
         """The policy sees the segment's opening and last-record times against `now`."""
         writer, _ = _writer(tmp_path)
         feed(writer, rows(0, 2), 100.0)
         writer.reached_end(2)
-        assert writer.rotation_due(109.9) is None
-        assert writer.rotation_due(110.0) is RotationReason.IDLE
+        assert writer.rotation(109.9)[0] is None
+        assert writer.rotation(110.0)[0] is RotationReason.IDLE
         feed(writer, rows(2, 2), 155.0)
-        assert writer.rotation_due(160.0) is RotationReason.AGE
+        assert writer.rotation(160.0)[0] is RotationReason.AGE
 
     def test_idle_only_once_the_partition_was_read_to_its_end(self, tmp_path: Path) -> None:
         """Records after the end the client last reported make the partition behind again: no IDLE
@@ -102,14 +102,14 @@ class TestRotationDue:
         writer, _ = _writer(tmp_path)
         feed(writer, rows(0, 2), 100.0)
         assert not writer.caught_up
-        assert writer.rotation_due(115.0) is None
+        assert writer.rotation(115.0)[0] is None
         writer.reached_end(2)
         feed(writer, rows(2, 2), 100.0)
         assert not writer.caught_up
-        assert writer.rotation_due(115.0) is None
+        assert writer.rotation(115.0)[0] is None
         writer.reached_end(5)
         assert writer.caught_up
-        assert writer.rotation_due(115.0) is RotationReason.IDLE
+        assert writer.rotation(115.0)[0] is RotationReason.IDLE
 
     def test_row_groups_are_counted(self, tmp_path: Path) -> None:
         """Row groups written by flushes count toward file_max_row_groups."""
@@ -117,10 +117,10 @@ class TestRotationDue:
         writer, _ = _writer(tmp_path, policy)
         feed(writer, rows(0, 2), 0.0)
         writer.flush()
-        assert writer.rotation_due(0.0) is None
+        assert writer.rotation(0.0)[0] is None
         feed(writer, rows(2, 2), 0.0)
         writer.flush()
-        assert writer.rotation_due(0.0) is RotationReason.ROW_GROUPS
+        assert writer.rotation(0.0)[0] is RotationReason.ROW_GROUPS
 
     def test_size_uses_the_ratio_learnt_from_finished_files(self, tmp_path: Path) -> None:
         """Buffered bytes are estimated at the on-disk/Arrow ratio of the previous file, not at 1.0."""
@@ -137,13 +137,13 @@ class TestRotationDue:
         fresh, _ = _writer(tmp_path / "fresh", policy)
         feed(fresh, rows(10, 10), 0.0)
         assert fresh.buffered_bytes == buffered
-        assert fresh.rotation_due(0.0) is None
+        assert fresh.rotation(0.0)[0] is None
 
         seasoned, _ = _writer(tmp_path / "seasoned", policy)
         feed(seasoned, rows(0, 10), 0.0)
         seasoned.finish(RotationReason.SIZE, 0.0)
         feed(seasoned, rows(10, 10), 0.0)
-        assert seasoned.rotation_due(0.0) is RotationReason.SIZE
+        assert seasoned.rotation(0.0)[0] is RotationReason.SIZE
 
 
 class TestFinish:
