@@ -1,5 +1,6 @@
-"""What every Kafka client of the archiver shares: librdkafka's log lines as structlog events, and
-the translation of a client that cannot be created into the archiver's errors."""
+"""What every Kafka client of the archiver shares: librdkafka's log lines as structlog events, the
+translation of a client that cannot be created into the archiver's errors, and a consume that
+returns the messages already there without waiting for more."""
 
 from __future__ import annotations
 
@@ -47,3 +48,22 @@ def creation_error(exc: ck.KafkaException, name: str) -> ArchiverError:
     if error.code() == ck.KafkaError._INVALID_ARG:
         return ConfigError(f"kafka.properties: {error.str()}")
     return KafkaFatalError(f"cannot create the Kafka {name}: {error.str()}")
+
+
+def consume_ready(consumer: ck.Consumer, limit: int, timeout_s: float) -> list[ck.Message]:
+    """Up to `limit` messages (or events) as soon as there are any, waiting at most `timeout_s` for
+    the first one.
+
+    The client's own `consume(limit, timeout)` waits for all `limit` messages until its timeout
+    (and, from confluent-kafka 2.13, in 200 ms chunks whose behaviour changed between releases):
+    the last records before a quiet spell would wait out the whole timeout. Taking what the client
+    already holds first, then waiting for one message with `poll`, returns as soon as anything is
+    there on every release. Both serve the same queue, in order, with the same callbacks.
+    """
+    messages = consumer.consume(num_messages=limit, timeout=0)
+    if messages or timeout_s <= 0:
+        return messages
+    first = consumer.poll(timeout_s)
+    if first is None:
+        return []
+    return [first, *consumer.consume(num_messages=limit - 1, timeout=0)] if limit > 1 else [first]

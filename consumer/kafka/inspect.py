@@ -17,7 +17,7 @@ import confluent_kafka as ck
 
 from consumer.config import KafkaSettings
 from consumer.errors import KafkaFatalError, KafkaUnavailableError
-from consumer.kafka.client import create_client
+from consumer.kafka.client import consume_ready, create_client
 from consumer.kafka.headers import headers_of
 from consumer.records import TopicPartition, UnreadableHeaders
 from consumer.verify.model import ClusterView, PartitionState, TopicRecord
@@ -122,7 +122,7 @@ class KafkaInspector:
         if remaining <= 0:
             raise KafkaUnavailableError(f"reading {tp} offsets {start}-{end - 1} did not finish in time")
         records: list[TopicRecord] = []
-        for message in self._consumer.consume(num_messages=READ_BATCH, timeout=min(POLL_S, remaining)):
+        for message in consume_ready(self._consumer, READ_BATCH, min(POLL_S, remaining)):
             error = message.error()
             if error is not None:
                 if error.code() == ck.KafkaError._PARTITION_EOF:

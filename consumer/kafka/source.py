@@ -18,7 +18,7 @@ import structlog
 
 from consumer.config import KafkaSettings
 from consumer.errors import CommitRefusedError, KafkaFatalError, KafkaUnavailableError
-from consumer.kafka.client import create_client
+from consumer.kafka.client import consume_ready, create_client
 from consumer.kafka.headers import headers_of
 from consumer.records import Poll, RawBatch, TopicPartition
 
@@ -162,12 +162,12 @@ class KafkaSource:
     # --- polling ----------------------------------------------------------------------------------
 
     def poll(self, max_wait_s: float = math.inf) -> Poll:
-        """Consume up to poll_max_messages, waiting at most poll_timeout_s (or `max_wait_s`, if
-        sooner): records grouped by partition as plain values, and the partitions the client read to
-        their end."""
+        """Up to poll_max_messages, as soon as the client holds any, waiting at most poll_timeout_s
+        (or `max_wait_s`, if sooner) when it holds none: records grouped by partition as plain
+        values, and the partitions the client read to their end."""
         settings = self._settings
-        messages = self._consumer.consume(
-            num_messages=settings.poll_max_messages, timeout=min(settings.poll_timeout_s, max_wait_s)
+        messages = consume_ready(
+            self._consumer, settings.poll_max_messages, min(settings.poll_timeout_s, max_wait_s)
         )
         self._raise_if_fatal()
         return self._by_partition(messages)

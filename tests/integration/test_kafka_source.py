@@ -263,6 +263,30 @@ def test_a_poll_waits_for_records_no_longer_than_its_caller_asks(
     assert waited < 2.0, f"the poll waited {waited:.2f} s"
 
 
+def test_a_poll_returns_the_records_the_client_holds_without_waiting_out_its_timeout(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """Fewer records than poll_max_messages come back as soon as they arrive: the client's batch
+    consume would wait its whole timeout (10 s here) for the rest, and the last records before a
+    quiet spell with it, delaying their file's idle timeout by as much."""
+    topic = topic_factory(1)
+    source = _source(kafka_bootstrap, topic, group_id, poll_timeout_s=10.0)
+    listener = RecordingListener()
+    source.subscribe(listener)
+    try:
+        ends: dict[TopicPartition, int] = {}
+        for poll in _polls(source, lambda: bool(ends), lambda: "the empty partition's end never came"):
+            ends.update(poll.ends)
+        produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(3)])
+        started = time.monotonic()
+        batches = _poll_until(source, 3, timeout_s=30.0)
+        waited = time.monotonic() - started
+    finally:
+        source.close()
+    assert [offset for batch in batches for offset in batch.offsets] == [0, 1, 2]
+    assert waited < 2.0, f"3 records took {waited:.2f} s to come back"
+
+
 def test_commit_stores_next_offsets_for_the_group(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
 ) -> None:

@@ -127,6 +127,26 @@ def test_inspector_sees_pattern_topics_offsets_and_records(
     assert all(isinstance(r.timestamp_ms, int) for r in records)
 
 
+def test_inspector_reads_a_partition_to_its_end_without_waiting_out_a_poll(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """`verify --deep` reads every partition's tail: each read ends as soon as the partition's end
+    arrives, not after a poll of READ_BATCH records has waited its POLL_S (1 s) for the rest."""
+    topic = topic_factory(1)
+    produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(10)])
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, group_id=group_id, topics=(topic,))
+    inspector = KafkaInspector(settings)
+    try:
+        inspector.describe()  # connected: the timing below is the read alone
+        started = time.monotonic()
+        records = list(inspector.read(TopicPartition(topic, 0), 4, 10, time.monotonic() + 30))
+        took = time.monotonic() - started
+    finally:
+        inspector.close()
+    assert [record.offset for record in records] == [4, 5, 6, 7, 8, 9]
+    assert took < 0.8, f"reading 6 records took {took:.2f} s"
+
+
 def test_inspector_reports_listed_topics_the_cluster_lacks(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
 ) -> None:
