@@ -91,3 +91,19 @@ def test_an_allocator_the_build_lacks_is_a_config_error(monkeypatch: pytest.Monk
     assert str(error.value) == (
         f"memory.allocator = {lacking!r}: this pyarrow build has no {lacking}; allowed here: {current}"
     )
+
+
+def test_jemalloc_returns_freed_pages_after_its_decay_time_not_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Returned at once, every freed buffer cost a system call and the next one page faults."""
+    decays: list[int] = []
+
+    class Jemalloc:
+        backend_name = "jemalloc"
+
+    monkeypatch.setattr(pa, "default_memory_pool", Jemalloc)
+    monkeypatch.setattr(pa, "jemalloc_set_decay_ms", decays.append)
+    memory_pool.check_allocator("jemalloc")
+    assert decays == [memory_pool.JEMALLOC_DECAY_MS]
+    assert memory_pool.JEMALLOC_DECAY_MS > 0
