@@ -24,6 +24,11 @@ from consumer.verify.model import ClusterView, PartitionState, TopicRecord
 
 READ_BATCH = 1_000
 POLL_S = 1.0
+# The broker holds a fetch that finds nothing new for up to fetch.wait.max.ms (librdkafka's default
+# 500 ms): a read past a partition's last record waited that long for the partition's end, and the
+# next partition's first fetch waited behind it. The inspector reads ranges that exist; it never
+# waits for new records.
+FETCH_WAIT_MAX_MS = 10
 UNREACHABLE = frozenset({ck.KafkaError._TRANSPORT, ck.KafkaError._TIMED_OUT, ck.KafkaError._ALL_BROKERS_DOWN})
 
 
@@ -43,6 +48,7 @@ class KafkaInspector:
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
                 "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
             },
             "inspector",
         )
@@ -136,6 +142,8 @@ class KafkaInspector:
             if isinstance(headers, UnreadableHeaders):
                 headers = None
             records.append(TopicRecord(offset, message.key(), message.value(), _timestamp(message), headers))
+            if offset == end - 1:  # the range's last record: the partition's end may be a fetch away
+                return records, True
         return records, False
 
     def _raise_unless_transient(self, error: ck.KafkaError) -> None:

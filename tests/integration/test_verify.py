@@ -127,24 +127,30 @@ def test_inspector_sees_pattern_topics_offsets_and_records(
     assert all(isinstance(r.timestamp_ms, int) for r in records)
 
 
-def test_inspector_reads_a_partition_to_its_end_without_waiting_out_a_poll(
+def test_inspector_reads_partitions_one_after_another_without_waiting_for_the_broker(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
 ) -> None:
-    """`verify --deep` reads every partition's tail: each read ends as soon as the partition's end
-    arrives, not after a poll of READ_BATCH records has waited its POLL_S (1 s) for the rest."""
-    topic = topic_factory(1)
-    produce(kafka_bootstrap, topic, [(0, None, b"{}") for _ in range(10)])
+    """`verify --deep` reads every partition's tail, one partition after another. A read ends with
+    the range's last record, or at the partition's end when the range goes past it, and the next
+    partition's records come at once. Before, the broker held each empty fetch for
+    fetch.wait.max.ms (0.5 s): a read past the end waited for it, and so did the next partition's
+    first fetch; and a poll of READ_BATCH records waited out its POLL_S (1 s) for the rest."""
+    topic = topic_factory(2)
+    produce(kafka_bootstrap, topic, [(partition, None, b"{}") for partition in (0, 1) for _ in range(10)])
     settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, group_id=group_id, topics=(topic,))
     inspector = KafkaInspector(settings)
+    reads: list[tuple[list[int], float]] = []
     try:
-        inspector.describe()  # connected: the timing below is the read alone
-        started = time.monotonic()
-        records = list(inspector.read(TopicPartition(topic, 0), 4, 10, time.monotonic() + 30))
-        took = time.monotonic() - started
+        inspector.describe()  # connected: the timings below are the reads alone
+        for partition, start, end in ((0, 4, 10), (1, 3, 12), (0, 0, 10)):
+            started = time.monotonic()
+            records = inspector.read(TopicPartition(topic, partition), start, end, started + 30)
+            offsets = [record.offset for record in records]
+            reads.append((offsets, time.monotonic() - started))
     finally:
         inspector.close()
-    assert [record.offset for record in records] == [4, 5, 6, 7, 8, 9]
-    assert took < 0.8, f"reading 6 records took {took:.2f} s"
+    assert [offsets for offsets, _ in reads] == [list(range(4, 10)), list(range(3, 10)), list(range(10))]
+    assert max(took for _, took in reads) < 0.3, f"the reads took {[round(took, 2) for _, took in reads]} s"
 
 
 def test_inspector_reports_listed_topics_the_cluster_lacks(
