@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from confluent_kafka import Consumer
 
 from bench.workloads import WORKLOADS
+from consumer.kafka.client import consume_ready
 from consumer.kafka.source import CLIENT_DEFAULTS
 
 BATCH = 10_000
@@ -44,7 +45,8 @@ def _peak_rss() -> dict[str, Any]:
 
 def consume(bootstrap: str, topic: str, records: int) -> dict[str, Any]:
     # The archiver's own client settings: its small prefetch, refilled at once (with librdkafka's
-    # defaults the consumer waits a second whenever the queue was full and is 3x slower here).
+    # defaults the consumer waits a second whenever the queue was full and is 3x slower here). And
+    # its way of polling: the client's batch consume would wait its whole timeout for the last batch.
     consumer = Consumer(
         {
             **CLIENT_DEFAULTS,
@@ -58,7 +60,7 @@ def consume(bootstrap: str, topic: str, records: int) -> dict[str, Any]:
     seen = total_bytes = 0
     started, cpu_started = time.perf_counter(), _cpu_s()
     while seen < records:
-        for message in consumer.consume(num_messages=BATCH, timeout=0.5):
+        for message in consume_ready(consumer, BATCH, 0.5):
             if message.error() is None:
                 total_bytes += len(message.value() or b"")
                 seen += 1
