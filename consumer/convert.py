@@ -235,8 +235,11 @@ def timestamp_array(milliseconds: Sequence[int | None]) -> tuple[pa.Array, list[
     try:
         return pa.array(micros, TIMESTAMP), []
     except OverflowError:
-        fits = [value is None or accepts(Kind.INT64, value) for value in micros]
-        beyond = [index for index, fit in enumerate(fits) if not fit]
+        beyond = [
+            index
+            for index, micro in enumerate(micros)
+            if micro is not None and not accepts(Kind.INT64, micro)
+        ]
         for index in beyond:
             micros[index] = None
         return pa.array(micros, TIMESTAMP), beyond

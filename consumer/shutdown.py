@@ -30,9 +30,9 @@ class ShutdownSignal:
     grace after the signal, it ends the process outright. It starts from the signal's arrival, not
     from the Python handler, which runs only once the main thread leaves the client call it is in;
     and it stays after the drain, so that closing the clients cannot hold the exit either, nor can
-    its own report, should stdout or stderr block. Ended
-    before the drain finished, the process exits SHUTDOWN_ABORTED and nothing more is committed;
-    after it, everything is committed and the exit code is OK.
+    its own report, should stdout or stderr block. Ended before the drain finished, the process
+    exits SHUTDOWN_ABORTED and nothing more is committed; after it, everything is committed and the
+    exit code is OK.
     """
 
     def __init__(

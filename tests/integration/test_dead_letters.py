@@ -18,6 +18,22 @@ from tests.support.kafka_tools import create_topic, produce, produce_dated_to_a_
 TOPIC_LIMIT = 4096  # the dead-letter topic's max.message.bytes
 
 
+def _archive_with_dead_letters(
+    tmp_path: Path, kafka_bootstrap: str, group_id: str, topic: str, dead_letters: str
+) -> None:
+    """Run the archiver on the one-partition topic, copying its bad records to `dead_letters`,
+    until the group has committed the topic's end."""
+    config = archiver_config(
+        tmp_path / "archiver.toml",
+        kafka_bootstrap,
+        group_id,
+        [topic],
+        records={"dead_letter_topic": dead_letters},
+        rotation={"file_max_idle_s": 1.0},
+    )
+    archive_until_committed(config, kafka_bootstrap, group_id, topic, 1)
+
+
 def test_copies_fit_a_dead_letter_topic_with_a_small_record_limit(
     kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str, tmp_path: Path
 ) -> None:
@@ -32,15 +48,7 @@ def test_copies_fit_a_dead_letter_topic_with_a_small_record_limit(
     keys = [f"k{index}".encode() for index in range(len(records))]
     keys[42] = b"K" * 5000
     produce(kafka_bootstrap, topic, [(0, key, value) for key, value in zip(keys, records, strict=True)])
-    config = archiver_config(
-        tmp_path / "archiver.toml",
-        kafka_bootstrap,
-        group_id,
-        [topic],
-        records={"dead_letter_topic": dead_letters},
-        rotation={"file_max_idle_s": 1.0},
-    )
-    archive_until_committed(config, kafka_bootstrap, group_id, topic, 1)
+    _archive_with_dead_letters(tmp_path, kafka_bootstrap, group_id, topic, dead_letters)
 
     assert [row["_offset"] for row in read_rows(tmp_path / "archive", topic)] == [0, 43]
     quarantined = read_quarantine(tmp_path / "archive", topic)
@@ -74,15 +82,7 @@ def test_a_record_dated_later_than_the_dead_letter_topic_accepts_still_gets_its_
     produce_dated_to_a_lenient_topic(
         kafka_bootstrap, topic, [(b"{not json", future_ms), (orjson.dumps({"n": 1}), 0)]
     )
-    config = archiver_config(
-        tmp_path / "archiver.toml",
-        kafka_bootstrap,
-        group_id,
-        [topic],
-        records={"dead_letter_topic": dead_letters},
-        rotation={"file_max_idle_s": 1.0},
-    )
-    archive_until_committed(config, kafka_bootstrap, group_id, topic, 1)
+    _archive_with_dead_letters(tmp_path, kafka_bootstrap, group_id, topic, dead_letters)
 
     assert [row["_offset"] for row in read_rows(tmp_path / "archive", topic)] == [1]
     assert [row["_offset"] for row in read_quarantine(tmp_path / "archive", topic)] == [0]

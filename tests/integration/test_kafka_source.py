@@ -213,8 +213,7 @@ def test_a_new_groups_first_records_do_not_wait_for_an_offset_lookup_retry(
     waits: list[float] = []
     for attempt in range(3):
         listener = TimedListener()
-        # A poll returns once its timeout is over when fewer records than it asks for are there.
-        source = _source(kafka_bootstrap, topic, f"{group_id}-{attempt}", poll_timeout_s=0.01)
+        source = _source(kafka_bootstrap, topic, f"{group_id}-{attempt}")
         source.subscribe(listener)
         try:
             _poll_until(source, 1)
