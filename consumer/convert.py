@@ -112,11 +112,12 @@ class RowConverter:
         rows = decoded.rows
         if not rows:
             return Conversion(None)
-        topic.observe(rows)
         by_key = _exactly_the_columns(rows, list(file.columns))
         if by_key is not None:
+            topic.observe_alike(by_key, len(rows))
             present = set(by_key)
         else:
+            topic.observe(rows)
             present = set().union(*rows)
             if not file.frozen:
                 _admit_keys(rows, present, file, topic)

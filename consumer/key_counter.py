@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from itertools import chain, islice
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 SAMPLE_ROWS = 128  # at most this many rows of a batch have their keys counted, evenly spread
@@ -33,10 +34,20 @@ class KeyCounter:
         return len(self._counts)
 
     def observe(self, rows: list[dict[str, Any]]) -> None:
-        step = max(1, -(-len(rows) // SAMPLE_ROWS))  # rounded up
-        sample = list(islice(rows, 0, None, step))
+        """Count the keys of a sample of the rows."""
+        sample = rows[:: _step(len(rows))]
         self._counts.update(chain.from_iterable(sample))
-        self.rows += len(sample)
+        self._add_rows(len(sample))
+
+    def observe_alike(self, keys: Iterable[str], rows: int) -> None:
+        """Count as observe() would rows that all carry exactly these keys, without reading them."""
+        if rows:
+            sampled = len(range(0, rows, _step(rows)))
+            self._counts.update(dict.fromkeys(keys, sampled))
+            self._add_rows(sampled)
+
+    def _add_rows(self, sampled: int) -> None:
+        self.rows += sampled
         if len(self._counts) > 2 * self._capacity:
             self._counts = Counter(dict(heapq.nlargest(self._capacity, self._counts.items(), key=_count)))
         if self.rows > DECAY_ROWS:
@@ -45,6 +56,11 @@ class KeyCounter:
 
     def count(self, key: str) -> int:
         return self._counts.get(key, 0)
+
+
+def _step(rows: int) -> int:
+    """The distance between sampled rows: at most SAMPLE_ROWS of a batch, evenly spread."""
+    return max(1, -(-rows // SAMPLE_ROWS))  # rounded up
 
 
 def _count(item: tuple[str, int]) -> int:

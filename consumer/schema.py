@@ -174,6 +174,10 @@ class TopicSchema:
         """Count keys over a sample of the rows."""
         self._keys.observe(rows)
 
+    def observe_alike(self, keys: Iterable[str], rows: int) -> None:
+        """Count keys as observe() would, for rows that all carry exactly these keys."""
+        self._keys.observe_alike(keys, rows)
+
     def kind(self, key: str) -> Kind | None:
         column = self.columns.get(key)
         return column.kind if column else None

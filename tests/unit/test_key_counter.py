@@ -43,3 +43,14 @@ class TestKeyCounter:
         assert counter.count("a") == (before + SAMPLE_ROWS) // 2
         assert counter.rows <= DECAY_ROWS // 2 + SAMPLE_ROWS
         assert counter.count("once") == 0
+
+    def test_rows_alike_count_as_if_read(self) -> None:
+        """Told that rows all carry exactly some keys, the counter counts what reading a sample of
+        them would, for batches below, at and above the sample size, and for none."""
+        keys = ["a", "b", "c"]
+        for size in (0, 1, SAMPLE_ROWS - 1, SAMPLE_ROWS, SAMPLE_ROWS + 1, 1000, 5000):
+            read, told = KeyCounter(capacity=16), KeyCounter(capacity=16)
+            read.observe([dict.fromkeys(keys, 1) for _ in range(size)])
+            told.observe_alike(keys, size)
+            assert (told.rows, len(told)) == (read.rows, len(read)), size
+            assert [told.count(key) for key in keys] == [read.count(key) for key in keys], size
