@@ -176,13 +176,16 @@ class KafkaSource:
         """Copy the messages' fields into one RawBatch per partition (the hottest loop of all).
 
         Messages arrive in runs of one partition, so the current batch's appenders are kept at
-        hand; a message without an error always carries its topic, partition and offset, and so
-        does the event saying the client reached a partition's end (its offset is the end offset).
-        Headers are copied only when asked for: the client builds them as Python objects on demand.
+        hand, and each message's partition, then topic, is compared with the run's (cheaper than a
+        key tuple per message). A message without an error always carries its topic, partition and
+        offset, and so does the event saying the client reached a partition's end (its offset is
+        the end offset). Headers are copied only when asked for: the client builds them as Python
+        objects on demand.
         """
         batches: dict[tuple[Any, Any], RawBatch] = {}
         ends: dict[TopicPartition, int] = {}
-        current: tuple[Any, Any] | None = None
+        topic: Any = None
+        partition: Any = None
         add_offset: Callable[[Any], None] = _unset
         add_timestamp: Callable[[Any], None] = _unset
         add_key: Callable[[Any], None] = _unset
@@ -200,11 +203,11 @@ class KafkaSource:
                 else:
                     self._on_message_error(error)
                 continue
-            key: tuple[Any, Any] = (message.topic(), message.partition())
-            if key != current:
-                current = key
-                batch = batches.get(key) or batches.setdefault(
-                    key, RawBatch(TopicPartition(*key), headers=[] if read_headers else None)
+            if message.partition() != partition or message.topic() != topic:
+                topic, partition = message.topic(), message.partition()
+                batch = batches.get((topic, partition)) or batches.setdefault(
+                    (topic, partition),
+                    RawBatch(TopicPartition(topic, partition), headers=[] if read_headers else None),
                 )
                 add_offset, add_timestamp = batch.offsets.append, batch.timestamps_ms.append
                 add_key, add_value = batch.keys.append, batch.values.append

@@ -11,7 +11,7 @@ from consumer.config import KafkaSettings
 from consumer.errors import KafkaFatalError, KafkaUnavailableError
 from consumer.kafka import KafkaSource
 from consumer.records import Poll, RawBatch, TopicPartition
-from tests.support.kafka_tools import committed_offsets, produce
+from tests.support.kafka_tools import committed_offsets, fetch_messages, produce
 
 
 class RecordingListener:
@@ -101,6 +101,29 @@ def test_poll_groups_records_by_partition_in_offset_order(
         assert all(isinstance(ts, int) and ts > 0 for ts in batch.timestamps_ms)
     assert by_partition == {p: list(range(10)) for p in range(3)}
     assert sorted(listener.assigned_partitions) == [TopicPartition(topic, p) for p in range(3)]
+
+
+def test_runs_of_the_same_partition_of_two_topics_become_two_batches(
+    kafka_bootstrap: str, topic_factory: Callable[[int], str], group_id: str
+) -> None:
+    """Messages of partition 0 of two topics, in alternating runs, are split into one RawBatch per
+    topic, each with its own records in offset order. (The client brought each topic in polls of
+    its own here, so the test orders the real messages it fetched into such runs itself.)"""
+    topics = [topic_factory(1), topic_factory(1)]
+    for topic in topics:
+        produce(kafka_bootstrap, topic, [(0, None, f"{topic}/{i}".encode()) for i in range(4)])
+    fetched = {topic: fetch_messages(kafka_bootstrap, topic, 4) for topic in topics}
+    first, second = topics
+    runs = [*fetched[first][:2], *fetched[second][:2], *fetched[first][2:], *fetched[second][2:]]
+    source = _source(kafka_bootstrap, first, group_id)
+    try:
+        poll = source._by_partition(runs)
+    finally:
+        source.close()
+    assert [(batch.tp, batch.offsets, batch.values) for batch in poll.batches] == [
+        (TopicPartition(topic, 0), [0, 1, 2, 3], [f"{topic}/{i}".encode() for i in range(4)])
+        for topic in topics
+    ]
 
 
 def test_poll_reports_where_each_partition_was_read_to_its_end(

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -81,6 +81,21 @@ class RecordWriter:
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[int, bytes | None, bytes | None]]) -> int:
     """Produce (partition, key, value) triples with a fresh producer and wait for delivery."""
     return RecordWriter(bootstrap).send(topic, records)
+
+
+def fetch_messages(bootstrap: str, topic: str, count: int, timeout_s: float = 30.0) -> list[Message]:
+    """The first `count` messages of partition 0 of a topic, as the client gives them."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"fetch-{uuid.uuid4().hex}"})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(messages) < count:
+            assert time.monotonic() < deadline, f"only {len(messages)} of {count} messages from {topic}"
+            messages.extend(message for message in consumer.consume(count, 1.0) if message.error() is None)
+    finally:
+        consumer.close()
+    return messages[:count]
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
