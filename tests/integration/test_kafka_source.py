@@ -112,7 +112,7 @@ def test_runs_of_the_same_partition_of_two_topics_become_two_batches(
     topics = [topic_factory(1), topic_factory(1)]
     for topic in topics:
         produce(kafka_bootstrap, topic, [(0, None, f"{topic}/{i}".encode()) for i in range(4)])
-    fetched = {topic: fetch_messages(kafka_bootstrap, topic, 4) for topic in topics}
+    fetched = {topic: fetch_messages(kafka_bootstrap, topic, {0: 4}) for topic in topics}
     first, second = topics
     runs = [*fetched[first][:2], *fetched[second][:2], *fetched[first][2:], *fetched[second][2:]]
     source = _source(kafka_bootstrap, first, group_id)

@@ -83,21 +83,6 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[int, bytes | Non
     return RecordWriter(bootstrap).send(topic, records)
 
 
-def fetch_messages(bootstrap: str, topic: str, count: int, timeout_s: float = 30.0) -> list[Message]:
-    """The first `count` messages of partition 0 of a topic, as the client gives them."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"fetch-{uuid.uuid4().hex}"})
-    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-    messages: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(messages) < count:
-            assert time.monotonic() < deadline, f"only {len(messages)} of {count} messages from {topic}"
-            messages.extend(message for message in consumer.consume(count, 1.0) if message.error() is None)
-    finally:
-        consumer.close()
-    return messages[:count]
-
-
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "offset-probe"})
     try:
@@ -152,28 +137,46 @@ class ReadRecord:
     header_pairs: list[tuple[str, bytes | None]]  # every header in order (keys may repeat)
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 60.0) -> list[ReadRecord]:
-    """Every record of the topic, from the start to its end offsets (read with a deadline)."""
-    end = end_offsets(bootstrap, topic, partitions)
+def fetch_messages(
+    bootstrap: str, topic: str, ends: dict[int, int], timeout_s: float = 60.0
+) -> list[Message]:
+    """The messages of the given partitions of a topic, as the client gives them, from the start
+    until each has reached its end offset in `ends` (read with a deadline)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}"})
-    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in range(partitions)])
-    records: list[ReadRecord] = []
-    reached = dict.fromkeys(range(partitions), 0)
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in ends])
+    messages: list[Message] = []
+    reached = dict.fromkeys(ends, 0)
     deadline = time.monotonic() + timeout_s
     try:
-        while any(reached[partition] < end[partition] for partition in reached):
-            assert time.monotonic() < deadline, f"read {len(records)} records of {topic}; ends {end}"
+        while any(reached[partition] < ends[partition] for partition in reached):
+            assert time.monotonic() < deadline, f"read {len(messages)} messages of {topic}; ends {ends}"
             for message in consumer.consume(num_messages=1000, timeout=0.5):
                 assert message.error() is None, message.error()
                 partition, offset = message.partition(), message.offset()
                 assert partition is not None
                 assert offset is not None
                 reached[partition] = offset + 1
-                pairs = cast(list[tuple[str, bytes | None]], message.headers() or [])
-                headers = {name: value for name, value in pairs if value is not None}
-                timestamp_ms = message.timestamp()[1]
-                key, value = message.key(), message.value()
-                records.append(ReadRecord(partition, offset, key, value, headers, timestamp_ms, pairs))
+                messages.append(message)
     finally:
         consumer.close()
+    return messages
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 60.0) -> list[ReadRecord]:
+    """Every record of the topic, from the start to its end offsets (read with a deadline)."""
+    records: list[ReadRecord] = []
+    for message in fetch_messages(bootstrap, topic, end_offsets(bootstrap, topic, partitions), timeout_s):
+        pairs = cast(list[tuple[str, bytes | None]], message.headers() or [])
+        headers = {name: value for name, value in pairs if value is not None}
+        records.append(
+            ReadRecord(
+                cast(int, message.partition()),
+                cast(int, message.offset()),
+                message.key(),
+                message.value(),
+                headers,
+                message.timestamp()[1],
+                pairs,
+            )
+        )
     return records
