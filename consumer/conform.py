@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from consumer.convert import extra_text
 from consumer.schema import EXTRA_COLUMN, Kind, accepts
 
 JSON_TYPE = Kind.JSON.arrow_type
@@ -83,7 +84,7 @@ def _rebuild(batch: pa.RecordBatch, kinds: dict[str, Kind]) -> dict[str, pa.Arra
                 stored.append(None)
         columns[name] = stored
     result = {name: _typed_array(values, kinds[name]) for name, values in columns.items()}
-    texts = [orjson.dumps(extra) if extra else None for extra in extras]
+    texts = [extra_text(extra) if extra else None for extra in extras]
     result[EXTRA_COLUMN] = pa.ExtensionArray.from_storage(JSON_TYPE, pa.array(texts, pa.string()))
     return result
 

@@ -325,19 +325,24 @@ def _dump_or_fail(row: int, value: Any, misfits: _Misfits) -> bytes | None:
         return None
 
 
-def _dump_extra(row: int, leftover: dict[str, Any], misfits: _Misfits) -> bytes | None:
-    """The `_extra` object as JSON text. Written value by value when the object as a whole is one
-    level too deep for orjson, so that a value is kept exactly when it could be a column's."""
+def extra_text(members: dict[str, Any]) -> bytes:
+    """An `_extra` object as JSON text. Written value by value when the object as a whole is one
+    level too deep for orjson, so that a value is kept exactly when it could be a column's; raises
+    orjson.JSONEncodeError only when a value itself cannot be written."""
     try:
-        return orjson.dumps(leftover)
+        return orjson.dumps(members)
     except orjson.JSONEncodeError:
         pass
+    written = [orjson.dumps(key) + b":" + orjson.dumps(value) for key, value in members.items()]
+    return b"{" + b",".join(written) + b"}"
+
+
+def _dump_extra(row: int, leftover: dict[str, Any], misfits: _Misfits) -> bytes | None:
     try:
-        members = [orjson.dumps(key) + b":" + orjson.dumps(value) for key, value in leftover.items()]
+        return extra_text(leftover)
     except orjson.JSONEncodeError as exc:
         misfits.unwritable(row, exc)
         return None
-    return b"{" + b",".join(members) + b"}"
 
 
 def _extra_column(

@@ -54,6 +54,21 @@ class TestConform:
             {"n": None, EXTRA_COLUMN: None},
         ]
 
+    def test_a_value_as_deep_as_a_json_column_allows_stays_in_extra_when_columns_are_rebuilt(
+        self,
+    ) -> None:
+        """`_extra` adds a level above its values: an object holding a value that orjson can write
+        alone, but not one level deeper, is written member by member, as conversion writes it."""
+        deep: Any = 7
+        for level in range(254):
+            deep = {"n": deep} if level % 2 else [deep]
+        text = b'{"deep":' + orjson.dumps(deep) + b',"n":1}'
+        extras = pa.ExtensionArray.from_storage(JSON, pa.array([text], pa.string()))
+        batch = pa.RecordBatch.from_arrays([extras], [EXTRA_COLUMN])
+        conformed = conform(batch, _schema(n=Kind.INT64))
+        assert conformed.column("n").to_pylist() == [1]
+        assert orjson.loads(conformed.column(EXTRA_COLUMN).storage[0].as_py()) == {"deep": deep}
+
     def test_a_widened_column_is_cast_exactly(self) -> None:
         """An int64 column whose final kind is float64 is cast when every value is exact."""
         batch = _batch({"x": (Kind.INT64, [1, 2**53])}, [None, None])
